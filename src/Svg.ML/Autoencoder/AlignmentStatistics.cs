@@ -58,7 +58,7 @@ public sealed record AlignmentStatistics(double BaseMean, double BaseStd, double
 /// batches exactly (Chan et al.'s parallel update), so the result equals the per-channel mean and unbiased std over
 /// all rows at once, averaged over channels as the official code does.
 /// </summary>
-public sealed class AlignmentStatisticsAccumulator
+public sealed class AlignmentStatisticsAccumulator : IDisposable
 {
     readonly ChannelMoments _base = new(), _residual = new();
     long _rows;
@@ -73,6 +73,13 @@ public sealed class AlignmentStatisticsAccumulator
         _rows += baseFeatures.shape[0];
     }
 
+    /// <summary>Releases the running per-channel moments.</summary>
+    public void Dispose()
+    {
+        _base.Dispose();
+        _residual.Dispose();
+    }
+
     /// <summary>Images seen so far.</summary>
     public long Rows => _rows;
 
@@ -85,7 +92,7 @@ public sealed class AlignmentStatisticsAccumulator
     }
 
     /// <summary>Per-channel count / mean / M2 (sum of squared deviations), float64 CPU tensors [C], merged batch by batch.</summary>
-    sealed class ChannelMoments
+    sealed class ChannelMoments : IDisposable
     {
         long _count;
         Tensor? _mean, _m2;
@@ -113,7 +120,16 @@ public sealed class AlignmentStatisticsAccumulator
                 _mean.Dispose(); _m2.Dispose();
                 (_count, _mean, _m2) = (total, merged, mergedM2);
             }
-            scope.MoveToOuter(_mean, _m2);
+            // The running moments outlive every caller's dispose scope.
+            _mean.DetachFromDisposeScope();
+            _m2.DetachFromDisposeScope();
+        }
+
+        public void Dispose()
+        {
+            _mean?.Dispose();
+            _m2?.Dispose();
+            (_mean, _m2, _count) = (null, null, 0);
         }
 
         /// <summary>(mean over channels of the per-channel mean, mean over channels of the per-channel unbiased std).</summary>

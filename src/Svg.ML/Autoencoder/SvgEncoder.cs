@@ -132,7 +132,7 @@ public sealed class SvgEncoder : nn.Module<Tensor, Tensor>
     /// </summary>
     public AlignmentStatistics EstimateAlignment(IEnumerable<Tensor> rgb01Batches)
     {
-        var accumulator = new AlignmentStatisticsAccumulator();
+        using var accumulator = new AlignmentStatisticsAccumulator();
         bool wasTraining = training;
         eval();
         try

@@ -250,6 +250,9 @@ public sealed class DinoVisionTransformer : nn.Module<Tensor, Tensor>, IFrozenEn
     /// </summary>
     (Tensor Tokens, long H, long W) PrepareTokensWithMasks(Tensor x, Tensor? masks)
     {
+        if (x.dim() != 4 || x.shape[1] != Config.InChannels || x.shape[2] < Config.PatchSize || x.shape[3] < Config.PatchSize)
+            throw new ArgumentException(
+                $"{Name} expects images [B, {Config.InChannels}, H, W] with H, W ≥ {Config.PatchSize}; got [{string.Join(", ", x.shape)}].", nameof(x));
         var patches = patch_embed.forward(x);          // [B, h, w, D]
         long B = patches.shape[0], h = patches.shape[1], w = patches.shape[2], D = patches.shape[3];
         var tokens = patches.flatten(1, 2);             // [B, h·w, D]
