@@ -32,7 +32,7 @@ public sealed class LabeledImages : IDisposable
             throw new ArgumentException($"{pixels.shape[0]} images but {labels.Length} labels.", nameof(labels));
         if (labels.Any(l => l < 0 || l >= classNames.Count))
             throw new ArgumentException($"a label lies outside [0, {classNames.Count}).", nameof(labels));
-        Pixels = pixels;
+        Pixels = pixels.DetachFromDisposeScope(); // owned by this object until Dispose
         Labels = labels;
         ClassNames = classNames;
         Identity = identity;

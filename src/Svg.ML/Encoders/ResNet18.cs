@@ -91,6 +91,8 @@ public sealed class FrozenBatchNorm2d : nn.Module<Tensor, Tensor>
         bias = nn.Parameter(zeros(channels), requires_grad: false);
         running_mean = zeros(channels);
         running_var = ones(channels);
+        // Weights live as long as the module, not as long as a dispose scope it happens to be built in.
+        foreach (var t in new[] { weight, bias, running_mean, running_var }) t.DetachFromDisposeScope();
         RegisterComponents();
     }
 
@@ -114,11 +116,15 @@ public sealed class PaddedConv2d : nn.Module<Tensor, Tensor>
         if (pads.Length != 4) throw new ArgumentException("pads must be [top, left, bottom, right].", nameof(pads));
         _stride = stride;
         if (pads.All(p => p == pads[0])) _padding = pads[0];
-        else _explicitPad = new long[] { pads[1], pads[3], pads[0], pads[2] };
+        else _explicitPad = TorchPad(pads);
         weight = nn.Parameter(empty(outChannels, inChannels, kernel, kernel), requires_grad: false);
-        nn.init.kaiming_uniform_(weight, Math.Sqrt(5));
+        weight.DetachFromDisposeScope(); // lives as long as the module
+        using (no_grad()) nn.init.kaiming_uniform_(weight, Math.Sqrt(5));
         RegisterComponents();
     }
+
+    /// <summary>ONNX pads [top, left, bottom, right] → <c>F.pad</c> order for the last two dims [left, right, top, bottom].</summary>
+    public static long[] TorchPad(int[] onnxPads) => new long[] { onnxPads[1], onnxPads[3], onnxPads[0], onnxPads[2] };
 
     /// <summary>Kernel size.</summary>
     public long Kernel => weight.shape[2];
@@ -234,7 +240,7 @@ public sealed class ResNet18 : nn.Module<Tensor, Tensor>, IFrozenEncoder
             stages[s] = nn.Sequential(blocks);
         }
         (layer1, layer2, layer3, layer4) = (stages[0], stages[1], stages[2], stages[3]);
-        mean_image = zeros(1, config.InChannels, config.ImageSize, config.ImageSize);
+        mean_image = zeros(1, config.InChannels, config.ImageSize, config.ImageSize).DetachFromDisposeScope();
         RegisterComponents();
         eval();
     }
@@ -357,8 +363,7 @@ public sealed class ResNet18 : nn.Module<Tensor, Tensor>, IFrozenEncoder
     Tensor Stage3(Tensor input)
     {
         var h = F.relu(bn1.forward(conv1.forward(input)));
-        var p = Config.StemPoolPads;
-        h = F.pad(h, new long[] { p[1], p[3], p[0], p[2] }, value: double.NegativeInfinity);
+        h = F.pad(h, PaddedConv2d.TorchPad(Config.StemPoolPads), value: double.NegativeInfinity);
         h = F.max_pool2d(h, new long[] { 3, 3 }, new long[] { 2, 2 });
         h = layer1.forward(h);
         h = layer2.forward(h);

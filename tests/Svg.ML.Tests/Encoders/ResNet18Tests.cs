@@ -17,13 +17,24 @@ namespace Svg.ML.Tests.Encoders;
 /// (Debian python3-skimage). Both sides get the same 224×224 pixels: ML.NET's LoadImages → ResizeImages(224, 224)
 /// → ExtractPixels (planar RGB, 0–255), the input ML.NET's DnnFeaturizeImage expects.
 /// </summary>
-public class ResNet18Tests
+public class ResNet18Tests : IClassFixture<ResNet18Tests.Fixture>
 {
+    /// <summary>Shared by the tests of this class: the model loaded once, and ML.NET's run on the photos, done once.</summary>
+    public sealed class Fixture : IDisposable
+    {
+        readonly Lazy<ResNet18> _model = new(() => ResNet18.FromModelDirectory());
+        readonly Lazy<(float[][] Pixels, float[][] Features)> _mlnet = new(RunMlNet);
+        public ResNet18 Model => _model.Value;
+        public (float[][] Pixels, float[][] Features) MlNet => _mlnet.Value;
+        public void Dispose() { if (_model.IsValueCreated) _model.Value.Dispose(); }
+    }
+
     static readonly string[] Photos = { "astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg" };
     const double Tolerance = 1e-4;
 
     readonly ITestOutputHelper _out;
-    public ResNet18Tests(ITestOutputHelper output) => _out = output;
+    readonly Fixture _fx;
+    public ResNet18Tests(ITestOutputHelper output, Fixture fixture) => (_out, _fx) = (output, fixture);
 
     static string ModelDir => ResNet18.FindModelDirectory();
 
@@ -101,9 +112,9 @@ public class ResNet18Tests
     [Fact]
     public void Pooled_EqualsMlNetDnnFeaturizeImage_OnRealPhotos()
     {
-        var (pixels, expected) = RunMlNet();
+        var (pixels, expected) = _fx.MlNet;
         using var scope = NewDisposeScope();
-        using var model = ResNet18.FromModelDirectory();
+        var model = _fx.Model;
         using var _ = no_grad();
         var pooled = model.EncodePooled(model.Preprocess(PixelsToRgb01(pixels)));
         Assert.Equal(new long[] { Photos.Length, 512 }, pooled.shape);
@@ -123,14 +134,14 @@ public class ResNet18Tests
     [Fact]
     public void StageMaps_EqualOnnxRuntime_OnRealPhotos()
     {
-        var (pixels, _) = RunMlNet();
+        var (pixels, _) = _fx.MlNet;
         string[] names = { "ReLU347_Output_0", "ReLU393_Output_0", "Pooling395_Output_0" };
         using var prep = new InferenceSession(Path.Combine(ModelDir, ResNet18.PreprocessRelativePath));
         var modelBytes = File.ReadAllBytes(Path.Combine(ModelDir, ResNet18.ModelRelativePath));
         using var net = new InferenceSession(modelBytes.Concat(ExtraGraphOutputs(names[0], names[1])).ToArray());
 
         using var scope = NewDisposeScope();
-        using var model = ResNet18.FromModelDirectory();
+        var model = _fx.Model;
         using var _ = no_grad();
         var ours = model.Features(model.Preprocess(PixelsToRgb01(pixels)));
         var oursByName = new[] { ours.Stage3, ours.Stage4, ours.Pooled.view(-1, 512, 1, 1) };
@@ -166,7 +177,7 @@ public class ResNet18Tests
     public void OtherInputSizes_GiveGridsAtStride16And32()
     {
         using var scope = NewDisposeScope();
-        using var stage3 = ResNet18.FromModelDirectory();
+        var stage3 = _fx.Model;
         using var _ = no_grad();
         Assert.Equal(256, stage3.Channels);
         Assert.Equal(16, stage3.PatchSize);
@@ -179,11 +190,50 @@ public class ResNet18Tests
         var diff = (mean.mean(new long[] { 2, 3 }) - stage3.mean_image.mean(new long[] { 2, 3 })).abs().max().item<float>();
         Assert.True(diff < 0.5f, $"per-channel mean moved by {diff}");
         Assert.Equal(new long[] { 2, 256, 16, 12 }, stage3.EncodeGrid(pre).shape);
-        var stage4 = new ResNet18(ResNetConfig.MlNetResNet18, ResNetGridLayer.Stage4);
+        using var stage4 = new ResNet18(ResNetConfig.MlNetResNet18, ResNetGridLayer.Stage4);
         Assert.Equal(512, stage4.Channels);
         Assert.Equal(32, stage4.PatchSize);
         Assert.Equal(new long[] { 2, 512, 8, 6 }, stage4.EncodeGrid(pre).shape);
         Assert.Equal(new long[] { 2, 512 }, stage4.EncodePooled(pre).shape);
+    }
+
+    [Fact]
+    public void Module_BuiltInsideADisposeScope_KeepsItsWeightsAfterwards()
+    {
+        ResNet18 model;
+        using (NewDisposeScope())
+            model = new ResNet18(ResNetConfig.MlNetResNet18 with { Layers = new[] { 1, 1, 1, 1 }, Widths = new[] { 4, 4, 4, 4 } });
+        using (model)
+        using (NewDisposeScope())
+        using (no_grad())
+        {
+            var y = model.EncodePooled(model.Preprocess(rand(1, 3, 32, 32)));
+            Assert.Equal(new long[] { 1, 4 }, y.shape);
+            Assert.Equal(model.state_dict().Count, model.state_dict().Values.Count(t => t.numel() > 0));
+        }
+    }
+
+    /// <summary>
+    /// At 224×224 CNTK's asymmetric pads give the same result as symmetric ones, so the ONNX comparison cannot see them;
+    /// here they are checked against explicit zero padding (top 2, left 1, bottom 0, right 1) on an odd-sized input.
+    /// </summary>
+    [Fact]
+    public void AsymmetricPads_FollowOnnxOrder_TopLeftBottomRight()
+    {
+        using var scope = NewDisposeScope();
+        var conv = new PaddedConv2d(2, 3, 3, 2, new[] { 2, 1, 0, 1 });
+        var x = randn(1, 2, 9, 7, generator: new Generator(8));
+        var padded = zeros(1, 2, 9 + 2 + 0, 7 + 1 + 1);
+        padded[.., .., TensorIndex.Slice(2, 11), TensorIndex.Slice(1, 8)] = x;
+        var expected = nn.functional.conv2d(padded, conv.weight, strides: new long[] { 2, 2 });
+        using var _ = no_grad();
+        var actual = conv.forward(x);
+        Assert.Equal(expected.shape, actual.shape);
+        Assert.True((actual - expected).abs().max().item<float>() < 1e-6f);
+        Assert.Equal(new[] { 2, 1, 0, 1 }, conv.Pads);
+        // The stem conv at an odd size: CNTK's [3,3,2,2] yields one row/column fewer than symmetric padding 3.
+        var stem = new PaddedConv2d(3, 4, 7, 2, new[] { 3, 3, 2, 2 });
+        Assert.Equal(new long[] { 1, 4, 112, 112 }, stem.forward(randn(1, 3, 225, 225)).shape);
     }
 
     /// <summary>A serialized ModelProto fragment { graph { output { name, type.tensor_type.elem_type = FLOAT } ... } }.</summary>
