@@ -95,6 +95,7 @@ internal ref struct ProtoWireReader
         if (wireType != 2) throw new InvalidDataException($"protobuf: repeated float field with wire type {wireType}.");
         var bytes = ReadBytes();
         if (bytes.Length % 4 != 0) throw new InvalidDataException("protobuf: packed float field length is not a multiple of 4.");
+        if (BitConverter.IsLittleEndian) { into.AddRange(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes)); return; }
         for (int i = 0; i < bytes.Length; i += 4) into.Add(BinaryPrimitives.ReadSingleLittleEndian(bytes.Slice(i, 4)));
     }
 
