@@ -39,3 +39,13 @@ static class TrainingAssert
             Xunit.Assert.True(BitwiseEqual(t, b[k]), $"'{k}' differs");
     }
 }
+
+/// <summary>
+/// Training tests that compare runs bitwise use the global torch generator (module initialisation, dropout, mask
+/// draws): they run alone, after the parallel tests, so that no other test draws from it meanwhile.
+/// </summary>
+[Xunit.CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SerialTrainingCollection
+{
+    public const string Name = "Training (serial: global torch generator)";
+}
