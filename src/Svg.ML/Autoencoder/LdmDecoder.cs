@@ -96,8 +96,17 @@ public sealed class LdmDecoder : nn.Module<Tensor, Tensor>
 /// <summary>The official <c>Normalize</c> (GroupNorm 32, eps 1e-6, affine) and <c>nonlinearity</c> (swish).</summary>
 static class LdmNorm
 {
-    public static GroupNorm Create(int channels, Device? device) =>
-        nn.GroupNorm(LdmDecoderConfig.NormGroups, channels, eps: LdmDecoderConfig.NormEps, affine: true, device: device);
+    public static GroupNorm Create(int channels, Device? device)
+    {
+        var norm = nn.GroupNorm(LdmDecoderConfig.NormGroups, channels, eps: LdmDecoderConfig.NormEps, affine: true, device: device);
+        // TorchSharp 0.107 leaves GroupNorm's affine parameters uninitialised (torch.empty): set PyTorch's ones / zeros.
+        using (no_grad())
+        {
+            nn.init.ones_(norm.weight);
+            nn.init.zeros_(norm.bias!);
+        }
+        return norm;
+    }
 
     /// <summary>A 1×1 convolution with bias.</summary>
     public static Conv2d Conv1x1(int inChannels, int outChannels, Device? device) =>

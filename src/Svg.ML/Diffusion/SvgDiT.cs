@@ -70,11 +70,18 @@ public sealed class SvgDiT : nn.Module<Tensor, Tensor, Tensor, Tensor>
     {
         using var _ = no_grad();
         foreach (var module in modules())
+        {
             if (module is Linear linear)
             {
                 nn.init.xavier_uniform_(linear.weight!);
                 if (linear.bias is not null) nn.init.zeros_(linear.bias);
             }
+            else if (module is LayerNorm { weight: not null } norm)   // QK-norm: PyTorch's default ones / zeros
+            {
+                nn.init.ones_(norm.weight);
+                if (norm.bias is not null) nn.init.zeros_(norm.bias);
+            }
+        }
         using (Tensor pe = SinCosPositionEmbedding.Create2D(Config.HiddenSize, Config.GridSize))
             pos_embed.copy_(pe.unsqueeze(0));
         nn.init.normal_(y_embedder.Table, std: 0.02);

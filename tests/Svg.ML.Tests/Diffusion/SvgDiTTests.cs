@@ -36,7 +36,9 @@ public class SvgDiTTests
         double bound = Math.Sqrt(6.0 / (32 + 96));
         var qkv = sd["blocks.0.attn.qkv.weight"];
         Assert.True(qkv.abs().max().item<float>() <= bound && qkv.std().item<float>() > bound / 2.5);
-        Assert.Equal(1.0, sd["blocks.0.attn.q_norm.weight"].mean().item<float>());
+        Assert.Equal(1.0, sd["blocks.0.attn.q_norm.weight"].min().item<float>());
+        Assert.Equal(1.0, sd["blocks.0.attn.k_norm.weight"].max().item<float>());
+        Assert.Equal(0.0, sd["blocks.0.attn.k_norm.bias"].abs().max().item<float>());
     }
 
     [Fact]
