@@ -63,7 +63,7 @@ public static class AutoencoderTraining
         {
             // Modules are built outside any dispose scope (a scope would take their weights).
             long initSeed = TrainingRandom.Derive(options.Seed, TrainingRandom.Init);
-            decoder ??= TrainingRandom.WithGlobalSeed(initSeed, () => ResetGroupNorms(new LdmDecoder(decoderConfig)));
+            decoder ??= TrainingRandom.WithGlobalSeed(initSeed, () => new LdmDecoder(decoderConfig));
             if (options.Gan)
                 discriminator = TrainingRandom.WithGlobalSeed(initSeed + 1, () => new NLayerDiscriminator(options.Discriminator));
             encoder.to(device);
@@ -116,8 +116,8 @@ public static class AutoencoderTraining
                 }
                 s.AddModule("decoder.", fixedDecoder);
                 if (discriminator is not null) s.AddModule("discriminator.", discriminator);
-                s.AddOwned(OptimizerMoments.Export(fixedAe, aeNames, AeOptimizer));
-                if (discOptimizer is not null) s.AddOwned(OptimizerMoments.Export(discOptimizer, discNames, DiscOptimizer));
+                s.AddOptimizer(fixedAe, aeNames, AeOptimizer);
+                if (discOptimizer is not null) s.AddOptimizer(discOptimizer, discNames, DiscOptimizer);
                 s.AddOwned([new("rng.global", torch.get_rng_state())]);
                 s.State["decoder_config"] = JsonSerializer.SerializeToNode(decoderConfig);
                 s.State["encoder_config"] = JsonSerializer.SerializeToNode(encoder.Config);
@@ -236,6 +236,11 @@ public static class AutoencoderTraining
         }
     }
 
+    /// <summary>Trains the residual encoder and decoder of <paramref name="autoencoder"/> in place (see
+    /// <see cref="Train(SvgEncoder, LabeledImages, AutoencoderTrainingOptions, LdmDecoder?)"/>).</summary>
+    public static AutoencoderTrainingResult Train(SvgAutoencoder autoencoder, LabeledImages images, AutoencoderTrainingOptions options) =>
+        Train(autoencoder.Encoder, images, options, autoencoder.Decoder);
+
     /// <summary>Describes the loss used, e.g. "L1 + 1·LPIPS(VGG16) + hinge GAN (adaptive weight × 0.5) from step 5001".</summary>
     public static string DescribeLoss(AutoencoderTrainingOptions options)
     {
@@ -336,23 +341,6 @@ public static class AutoencoderTraining
         return decoder;
     }
 
-    /// <summary>
-    /// PyTorch's <c>GroupNorm.reset_parameters</c> (weight 1, bias 0) for every GroupNorm of <paramref name="module"/>:
-    /// TorchSharp 0.107's <c>nn.GroupNorm</c> leaves its affine parameters uninitialised (arbitrary memory, seen as
-    /// ±1e38 and NaN), which breaks a decoder trained from scratch.
-    /// </summary>
-    public static T ResetGroupNorms<T>(T module) where T : nn.Module
-    {
-        using var _ = no_grad();
-        foreach (var m in module.modules())
-            if (m is GroupNorm norm)
-            {
-                norm.weight?.fill_(1.0);
-                norm.bias?.zero_();
-            }
-        return module;
-    }
-
     /// <summary>Images [indices] as float [B, 3, size, size] in [0, 1] (CPU).</summary>
     static Tensor ReadImages(LabeledImages images, long[] indices, int size, ResizeMode resize)
     {
@@ -387,7 +375,7 @@ public sealed record ReconstructionReport(double Psnr, double Ssim, double L1, i
     public override string ToString() => FormattableString.Invariant($"PSNR {Psnr:F2} dB, SSIM {Ssim:F4}, L1 {L1:F4} on {Images} images");
 }
 
-/// <summary>The outcome of <see cref="AutoencoderTraining.Train"/>. Disposing it disposes the decoder when the
+/// <summary>The outcome of <see cref="AutoencoderTraining.Train(SvgEncoder, LabeledImages, AutoencoderTrainingOptions, LdmDecoder?)"/>. Disposing it disposes the decoder when the
 /// training built it, and the discriminator; the encoder stays the caller's.</summary>
 public sealed class AutoencoderTrainingResult : IDisposable
 {
@@ -407,6 +395,9 @@ public sealed class AutoencoderTrainingResult : IDisposable
 
     /// <summary>The trained decoder (eval mode), output range [-1, 1].</summary>
     public LdmDecoder Decoder { get; }
+
+    /// <summary>Encoder and decoder as one <see cref="SvgAutoencoder"/> (official key layout; shares the modules).</summary>
+    public SvgAutoencoder ToAutoencoder() => new(Encoder, Decoder);
 
     /// <summary>The discriminator, when the GAN was on.</summary>
     public NLayerDiscriminator? Discriminator { get; }

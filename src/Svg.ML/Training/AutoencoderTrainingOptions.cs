@@ -22,7 +22,7 @@ public sealed record AutoencoderTrainingOptions : TrainingOptions
         Beta2 = 0.9;
     }
 
-    /// <summary>The decoder to build (ignored when a decoder is passed to <see cref="AutoencoderTraining.Train"/>).
+    /// <summary>The decoder to build (ignored when a decoder is passed to <see cref="AutoencoderTraining.Train(SvgEncoder, LabeledImages, AutoencoderTrainingOptions, LdmDecoder?)"/>).
     /// Null: <see cref="LdmDecoderConfig.Released"/> with <c>ZChannels</c> = the encoder's channels and
     /// <c>Resolution</c> = <see cref="ImageSize"/>.</summary>
     public LdmDecoderConfig? Decoder { get; init; }

@@ -94,7 +94,7 @@ public static class DiffusionTraining
                 var s = new CheckpointSnapshot();
                 s.AddModule("model.", model);
                 s.AddModule("ema.", shadow);
-                s.AddOwned(OptimizerMoments.Export(fixedOptimizer, names, OptimizerPrefix));
+                s.AddOptimizer(fixedOptimizer, names, OptimizerPrefix);
                 s.AddOwned(new Dictionary<string, Tensor>
                 {
                     ["rng.noise"] = TrainingRandom.GetState(fixedNoise),

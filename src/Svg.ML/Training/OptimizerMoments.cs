@@ -17,8 +17,14 @@ namespace Svg.ML.Training;
 public static class OptimizerMoments
 {
     /// <summary>Copies of the state of <paramref name="optimizer"/> under <paramref name="prefix"/> (CPU tensors).</summary>
-    public static Dictionary<string, Tensor> Export(optim.Optimizer optimizer, IReadOnlyList<string> parameterNames, string prefix)
+    public static Dictionary<string, Tensor> Export(optim.Optimizer optimizer, IReadOnlyList<string> parameterNames, string prefix) =>
+        Export(optimizer, parameterNames, prefix, copy: true);
+
+    /// <summary>The state under <paramref name="prefix"/>: the optimiser's own moment tensors (<paramref name="copy"/>
+    /// false: valid until the next step; only the step tensor is new) or CPU copies.</summary>
+    internal static Dictionary<string, Tensor> Export(optim.Optimizer optimizer, IReadOnlyList<string> parameterNames, string prefix, bool copy)
     {
+        Tensor Out(Tensor t) => copy ? t.detach().cpu().clone() : t;
         var states = States(optimizer, parameterNames);
         var result = new Dictionary<string, Tensor>();
         var steps = new long[states.Count];
@@ -27,16 +33,16 @@ public static class OptimizerMoments
             var (step, expAvg, expAvgSq, maxExpAvgSq) = states[i];
             string name = parameterNames[i];
             steps[i] = step;
-            result[$"{prefix}.exp_avg.{name}"] = expAvg.detach().cpu().clone();
-            result[$"{prefix}.exp_avg_sq.{name}"] = expAvgSq.detach().cpu().clone();
-            if (maxExpAvgSq is not null) result[$"{prefix}.max_exp_avg_sq.{name}"] = maxExpAvgSq.detach().cpu().clone();
+            result[$"{prefix}.exp_avg.{name}"] = Out(expAvg);
+            result[$"{prefix}.exp_avg_sq.{name}"] = Out(expAvgSq);
+            if (maxExpAvgSq is not null) result[$"{prefix}.max_exp_avg_sq.{name}"] = Out(maxExpAvgSq);
         }
         result[$"{prefix}.step"] = tensor(steps);
         return result;
     }
 
     /// <summary>
-    /// Restores what <see cref="Export"/> wrote. Throws <see cref="InvalidDataException"/> when an entry is missing or
+    /// Restores what <see cref="Export(optim.Optimizer, IReadOnlyList{string}, string)"/> wrote. Throws <see cref="InvalidDataException"/> when an entry is missing or
     /// has another shape.
     /// </summary>
     public static void Import(optim.Optimizer optimizer, IReadOnlyList<string> parameterNames, IReadOnlyDictionary<string, Tensor> tensors, string prefix)

@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 namespace Svg.ML.Training;
 
 /// <summary>
-/// A training checkpoint: one safetensors file holding every tensor needed to continue (weights, EMA weights,
+/// A training checkpoint: one safetensors file (written and read tensor by tensor, so its size is not limited by
+/// memory) holding every tensor needed to continue (weights, EMA weights,
 /// optimiser moments, generator states, loss history, …) and, in its metadata under <see cref="StateKey"/>, a JSON
 /// state (stage, step, epoch, the run's settings and their hash, the data identity).
 /// <para>
@@ -133,7 +134,8 @@ public sealed class TrainingCheckpoint : IDisposable
 
         string name = FileName(stage, step);
         string path = System.IO.Path.Combine(directory, name);
-        WriteAtomically(path, stream => SafeTensors.Save(stream, tensors, metadata));
+        var list = tensors.ToList();
+        WriteAtomically(path, stream => StreamingSafeTensors.Write(stream, list, metadata));
 
         var pointer = new JsonObject { ["file"] = name, ["step"] = step, ["written_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture) };
         WriteAtomically(PointerPath(directory, stage), stream =>
@@ -182,8 +184,8 @@ public sealed class TrainingCheckpoint : IDisposable
     public static TrainingCheckpoint Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Training checkpoint not found: '{path}'.", path);
-        SafeTensors.Contents contents;
-        try { contents = SafeTensors.Load(path); }
+        (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) contents;
+        try { contents = StreamingSafeTensors.Read(path); }
         catch (Exception e) when (e is InvalidDataException or JsonException or InvalidOperationException or FormatException or NullReferenceException or IOException)
         {
             throw new TrainingResumeException(path, "the file is not a complete safetensors file (" + e.Message + ").");

@@ -236,6 +236,19 @@ internal sealed class CheckpointSnapshot : IDisposable
         }
     }
 
+    /// <summary>Adds an optimiser's moments (its live tensors, not copies: the checkpoint is written before the next
+    /// step); only the step-count tensor is owned.</summary>
+    public void AddOptimizer(optim.Optimizer optimizer, IReadOnlyList<string> names, string prefix)
+    {
+        var moments = OptimizerMoments.Export(optimizer, names, prefix, copy: false);
+        string stepKey = prefix + ".step";
+        foreach (var kv in moments)
+        {
+            Tensors.Add(kv);
+            if (kv.Key == stepKey) Owned.Add(kv.Value);
+        }
+    }
+
     /// <summary>Adds tensors that the snapshot disposes.</summary>
     public void AddOwned(IEnumerable<KeyValuePair<string, Tensor>> tensors)
     {

@@ -54,6 +54,40 @@ public class DiffusionTrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void StreamedFeatures_FromTheCache_TrainExactlyLikeInMemoryOnes()
+    {
+        using var dir = new TempDirectory();
+        var g = new Generator(3);
+        var features = randn(new long[] { 20, 8, 4, 4 }, generator: g) * 3 + 1;
+        var labels = Enumerable.Range(0, 20).Select(i => (long)(i % 4)).ToArray();
+        var cache = new Svg.ML.Data.FeatureCache(dir.Path);
+        var key = new Svg.ML.Data.FeatureCacheKey("test", "w", "cfg", 16, "synthetic", "");
+        cache.GetOrCompute(key, () => features.clone()).Dispose();
+        var streamed = DiffusionDataset.FromCache(cache.TryOpen(key)!, labels, 4);
+        var memory = DiffusionDataset.FromFeatures(features, labels, 4);
+        Assert.True(streamed.IsStreamed);
+        Assert.Equal((8, 4, 4, 16), (streamed.Channels, streamed.GridHeight, streamed.GridWidth, streamed.Tokens));
+
+        long[] rows = [5, 0, 17, 3, 5];
+        using var a = streamed.ReadTokens(rows);
+        using var b = memory.ReadTokens(rows);
+        Assert.Equal(new long[] { 5, 16, 8 }, a.shape);
+        Assert.True(TrainingAssert.BitwiseEqual(a, b));
+        // Token n of row r is the latent column (n / 4, n % 4).
+        Assert.Equal(features[17, 6, 2, 1].item<float>(), b[2, 2 * 4 + 1, 6].item<float>());
+
+        // Chunked float64 statistics equal the one-shot ones.
+        using var fitted = streamed.FitNormalizer(chunkRows: 3);
+        var all = memory.ReadTokens(Enumerable.Range(0, 20).Select(i => (long)i).ToArray()).reshape(-1, 8).to(ScalarType.Float64);
+        Assert.True((fitted.Mean.flatten().to(ScalarType.Float64) - all.mean([0])).abs().max().item<double>() < 1e-5);
+        Assert.True((fitted.Std.flatten().to(ScalarType.Float64) - all.std(0)).abs().max().item<double>() < 1e-5);
+
+        using var r1 = DiffusionTraining.Train(streamed, Options(3));
+        using var r2 = DiffusionTraining.Train(memory, Options(3));
+        Assert.Equal(r2.LossHistory, r1.LossHistory);
+    }
+
+    [Fact]
     public void Resume_ContinuesBitwise_LikeAnUninterruptedRun()
     {
         var data = Synthetic(20);               // batch 8 → 2 steps per epoch: the run crosses epochs

@@ -41,6 +41,18 @@ public class TrainingCheckpointTests
     }
 
     [Fact]
+    public void CheckpointFiles_AreStandardSafetensors()
+    {
+        using var dir = new TempDirectory();
+        string path = WriteStep(dir.Path, 4);
+        var contents = Svg.ML.Checkpoints.SafeTensors.Load(path);
+        Assert.Equal(new[] { 4f, 4f, 4f }, contents.Tensors["w"].data<float>().ToArray());
+        var state = JsonNode.Parse(contents.Metadata[TrainingCheckpoint.StateKey])!;
+        Assert.Equal(4, state["step"]!.GetValue<long>());
+        Assert.Equal("diffusion", state["stage"]!.GetValue<string>());
+    }
+
+    [Fact]
     public void FailedWrite_LeavesTheTargetUntouched_AndNoTemporaryFile()
     {
         using var dir = new TempDirectory();
