@@ -55,6 +55,7 @@ public sealed class Ema<TModule> where TModule : nn.Module
     public void Update(double decay)
     {
         using var _ = no_grad();
+        using var scope = NewDisposeScope();   // the in-place ops' result handles
         foreach (var (shadow, source) in _parameters)
             shadow.mul_(decay).add_(source, alpha: 1 - decay);
         foreach (var (shadow, source) in _buffers)
@@ -65,6 +66,7 @@ public sealed class Ema<TModule> where TModule : nn.Module
     public void CopyFromModel()
     {
         using var _ = no_grad();
+        using var scope = NewDisposeScope();
         foreach (var (shadow, source) in _parameters) shadow.copy_(source);
         foreach (var (shadow, source) in _buffers) shadow.copy_(source);
     }

@@ -147,9 +147,10 @@ internal sealed class TrainingRun
         foreach (var (name, t) in tensors)
         {
             if (!t.is_floating_point()) continue;
-            using var finite = t.isfinite().all();
+            using var scope = NewDisposeScope();
+            var finite = t.isfinite().all();
             if (finite.item<bool>()) continue;
-            using var bad = t.masked_select(t.isfinite().logical_not()).flatten();
+            var bad = t.masked_select(t.isfinite().logical_not()).flatten();
             double value = bad.numel() > 0 ? bad[0].to(ScalarType.Float64).item<double>() : double.NaN;
             throw new TrainingDivergedException(Stage, step, $"weight '{name}'", value, LastCheckpoint);
         }
@@ -186,6 +187,7 @@ internal sealed class TrainingRun
     public string Save(long step, Func<CheckpointSnapshot> snapshot)
     {
         string dir = _options.CheckpointDirectory ?? throw new InvalidOperationException("No CheckpointDirectory.");
+        using var scope = NewDisposeScope();   // state-dict handles, finiteness checks, copies
         var snap = snapshot();
         try
         {
