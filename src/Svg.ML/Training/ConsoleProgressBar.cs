@@ -18,6 +18,7 @@ public sealed class ConsoleProgressBar : IProgress<TrainingProgress>
     readonly Stopwatch _sinceLastWrite = new();
     int _lastLength;
     bool _lineOpen;
+    string _lastLine = "";
 
     /// <summary>
     /// Creates a progress bar writing to <paramref name="writer"/> (default <see cref="Console.Out"/>).
@@ -60,10 +61,31 @@ public sealed class ConsoleProgressBar : IProgress<TrainingProgress>
                 int pad = Math.Max(0, _lastLength - line.Length);
                 _writer.Write("\r" + line + new string(' ', pad));
                 _lastLength = line.Length;
+                _lastLine = line;
                 _lineOpen = !value.IsLast;
                 if (value.IsLast) _writer.WriteLine();
             }
             else _writer.WriteLine(Format(value, withBar: false));
+            _writer.Flush();
+        }
+    }
+
+    /// <summary>
+    /// Writes a message on its own line without breaking the bar: in interactive mode the bar line is overwritten by
+    /// the message and redrawn below it. Use it as <see cref="TrainingOptions.Log"/> (<c>Log = bar.WriteLine</c>).
+    /// </summary>
+    public void WriteLine(string message)
+    {
+        lock (_gate)
+        {
+            if (Interactive && _lineOpen)
+            {
+                int pad = Math.Max(0, _lastLength - message.Length);
+                _writer.WriteLine("\r" + message + new string(' ', pad));
+                _writer.Write(_lastLine);
+                _lastLength = _lastLine.Length;
+            }
+            else _writer.WriteLine(message);
             _writer.Flush();
         }
     }

@@ -137,7 +137,14 @@ internal sealed class TrainingRun
     /// <summary>Throws <see cref="TrainingDivergedException"/> when <paramref name="value"/> is NaN or infinite.</summary>
     public void CheckFinite(long step, string what, double value)
     {
-        if (!double.IsFinite(value)) throw new TrainingDivergedException(Stage, step, what, value, LastCheckpoint);
+        if (double.IsFinite(value)) return;
+        FinishProgressLine();
+        throw new TrainingDivergedException(Stage, step, what, value, LastCheckpoint);
+    }
+
+    void FinishProgressLine()
+    {
+        if (_options.Progress is ConsoleProgressBar bar) bar.Finish();
     }
 
     /// <summary>Throws <see cref="TrainingDivergedException"/> when a tensor holds NaN or ±∞.</summary>
@@ -152,6 +159,7 @@ internal sealed class TrainingRun
             if (finite.item<bool>()) continue;
             var bad = t.masked_select(t.isfinite().logical_not()).flatten();
             double value = bad.numel() > 0 ? bad[0].to(ScalarType.Float64).item<double>() : double.NaN;
+            FinishProgressLine();
             throw new TrainingDivergedException(Stage, step, $"weight '{name}'", value, LastCheckpoint);
         }
     }
@@ -165,7 +173,7 @@ internal sealed class TrainingRun
         if (!_options.CancellationToken.IsCancellationRequested) return;
         if (_options.CheckpointDirectory is not null && completed > _lastSavedStep && completed > 0)
             Save(completed, snapshot);
-        if (_options.Progress is ConsoleProgressBar bar) bar.Finish();
+        FinishProgressLine();
         throw new TrainingCanceledException(Stage, completed, LastCheckpoint, _options.CancellationToken);
     }
 

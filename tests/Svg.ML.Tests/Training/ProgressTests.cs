@@ -28,6 +28,20 @@ public class ProgressTests
     }
 
     [Fact]
+    public void WriteLine_PutsMessagesAboveTheBar()
+    {
+        var sw = new StringWriter();
+        var bar = new ConsoleProgressBar(sw, interactive: true) { RedrawInterval = TimeSpan.Zero };
+        bar.Report(P(3));
+        bar.WriteLine("checkpoint written");
+        bar.Report(P(10));
+        var lines = sw.ToString().Split(Environment.NewLine);
+        Assert.StartsWith("checkpoint written", lines[0].Split('\r')[^1]);   // what the terminal shows: the message over the bar
+        Assert.Contains("3/10", lines[1]);          // the bar, redrawn after the message, then updated in place
+        Assert.Contains("10/10", lines[1]);
+    }
+
+    [Fact]
     public void Redirected_WritesPlainLines_FirstAndLastAndPeriodically()
     {
         var sw = new StringWriter();
