@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Svg.ML.Autoencoder;
 using Svg.ML.Data;
 using Svg.ML.Diffusion;
 using Svg.ML.Runtime;
@@ -81,6 +82,61 @@ public sealed class DiffusionDataset
         var labelArray = labels.ToArray();
         string identity = $"cache:{cache.Key.Hash}|labels:{HashLabels(labelArray, numClasses)}";
         return new DiffusionDataset(null, cache, cache.Shape, labelArray, numClasses, identity);
+    }
+
+    /// <summary>
+    /// Encodes <paramref name="images"/> with a (trained) <see cref="SvgEncoder"/> — evaluation mode, no gradients, in
+    /// batches of <paramref name="batchSize"/> on the encoder's device — into SVG latents <c>[N, C, h, w]</c> with the
+    /// images' labels (classes = <see cref="LabeledImages.ClassNames"/>). With <paramref name="cache"/>, the latents are
+    /// stored there ("featurize once, train many": the key covers the encoder's weights, configuration and alignment
+    /// statistics, the images and the resize) and streamed from disk; otherwise they are held in memory.
+    /// With <see cref="ResidualAlignment.BatchStatistics"/> (the official mode) a row's residual channels depend on
+    /// the other images of its batch; <see cref="ResidualAlignment.Stored"/> makes rows independent.
+    /// </summary>
+    public static DiffusionDataset Encode(SvgEncoder encoder, LabeledImages images, int batchSize = 32, int? imageSize = null,
+                                          ResizeMode resize = ResizeMode.CenterCrop, FeatureCache? cache = null)
+    {
+        TorchRuntime.EnsureInitialized();
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize));
+        int size = imageSize ?? encoder.Config.Residual.ImageSize;
+        var device = encoder.ResidualEncoder.parameters().First().device;
+        int numClasses = images.ClassNames.Count;
+        Tensor EncodeRows(long start, long count)
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var rgb = images.Images(start, count, size, resize).to(device);
+            return encoder.Encode(rgb).cpu().MoveToOuterDisposeScope();
+        }
+
+        bool wasTraining = encoder.training;
+        encoder.eval();
+        try
+        {
+            if (cache is not null)
+            {
+                string config = System.Text.Json.JsonSerializer.Serialize(encoder.Config) +
+                                (encoder.Statistics is { } st ? "|stored:" + string.Join(",", st.ToMetadata().OrderBy(kv => kv.Key).Select(kv => kv.Value)) : "");
+                var key = new FeatureCacheKey($"SvgEncoder({encoder.BaseEncoder.Name})", FeatureCacheKey.FingerprintWeights(encoder),
+                                              config, size, images.Identity, $"rgb01 resize={resize}; SvgEncoder.Encode batch={batchSize}");
+                var cached = cache.GetOrCompute(key, images.Count, batchSize, EncodeRows);
+                return FromCache(cached, images.Labels, numClasses);
+            }
+            Tensor? all = null;
+            for (long start = 0; start < images.Count; start += batchSize)
+            {
+                long n = Math.Min(batchSize, images.Count - start);
+                using var rows = EncodeRows(start, n);
+                all ??= empty([images.Count, rows.shape[1], rows.shape[2], rows.shape[3]], rows.dtype).DetachFromDisposeScope();
+                all.narrow(0, start, n).copy_(rows);
+            }
+            string identity = $"svg:{images.Identity}|{size}|{resize}|batch={batchSize}|{FeatureCacheKey.FingerprintWeights(encoder)[..16]}|{encoder.Config.Alignment}|{encoder.Statistics}";
+            return new DiffusionDataset(all!, null, all!.shape, images.Labels, numClasses, identity);
+        }
+        finally
+        {
+            encoder.train(wasTraining);
+        }
     }
 
     /// <summary>Samples.</summary>

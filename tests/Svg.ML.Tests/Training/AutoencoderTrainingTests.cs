@@ -105,6 +105,44 @@ public class AutoencoderTrainingTests(ITestOutputHelper output)
         TrainingAssert.ModulesBitwiseEqual(full.Decoder, loadedDecoder);
     }
 
+    [Fact]
+    public void Encode_GivesLatentsForStage2_InMemoryOrCached()
+    {
+        using var images = FashionMnist.Load(train: false, limit: 10);
+        var encoder = TinySvg();
+        encoder.Statistics = AutoencoderTraining.EstimateAlignment(encoder, images, batchSize: 4);
+        // The same weights with stored alignment statistics (rows encoded independently of their batch).
+        var stored = new SvgEncoder(encoder.BaseEncoder, encoder.Config with { Alignment = ResidualAlignment.Stored });
+        Svg.ML.Checkpoints.StateDict.Load(stored, encoder.state_dict());
+        stored.Statistics = encoder.Statistics;
+
+        var memory = DiffusionDataset.Encode(stored, images, batchSize: 4);
+        Assert.Equal((10L, 40, 2, 2, 10), (memory.Count, memory.Channels, memory.GridHeight, memory.GridWidth, memory.NumClasses));
+        Assert.Equal(images.Labels, memory.Labels);
+        using var dir = new TempDirectory();
+        var cached = DiffusionDataset.Encode(stored, images, batchSize: 4, cache: new FeatureCache(dir.Path));
+        Assert.True(cached.IsStreamed);
+        long[] all = Enumerable.Range(0, 10).Select(i => (long)i).ToArray();
+        using var a = memory.ReadTokens(all);
+        using var b = cached.ReadTokens(all);
+        Assert.True(TrainingAssert.BitwiseEqual(a, b));
+
+        // Row 7 equals encoding image 7 alone (stored alignment: rows are independent of their batch).
+        using (no_grad())
+        {
+            stored.eval();
+            using var single = stored.Encode(images.Images(7, 1, 16));
+            Assert.True((Svg.ML.Diffusion.LatentTokens.ToTokens(single)[0] - a[7]).abs().max().item<float>() < 1e-5);
+        }
+
+        using var result = DiffusionTraining.Train(memory, new DiffusionTrainingOptions
+        {
+            Model = new Svg.ML.Diffusion.SvgDiTConfig(InChannels: 40, HiddenSize: 32, Depth: 1, NumHeads: 2, NumClasses: 10, GridSize: 2),
+            Steps = 2, BatchSize = 4,
+        });
+        Assert.Equal(2, result.LossHistory.Count);
+    }
+
     sealed class SyncProgress(Action<TrainingProgress> onReport) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => onReport(value);
