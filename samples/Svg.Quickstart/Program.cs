@@ -1,10 +1,9 @@
-// Placeholder main job until the offline end-to-end quickstart lands: proves the runtime works on this machine.
-using Svg.ML.Runtime;
-using TorchSharp;
-
-TorchRuntime.EnsureInitialized();
-using var x = torch.randn(256, 256);
-using var y = x.matmul(x.T);
-Console.WriteLine($"Svg.ML runtime OK: TorchSharp {typeof(torch).Assembly.GetName().Version}, threads {torch.get_num_threads()}, " +
-                  $"device cpu, check {y.diagonal().mean().item<float>():F2} (≈256).");
-Console.WriteLine("The offline end-to-end SVG quickstart is not built yet.");
+// Svg.Quickstart — the SVG pipeline end to end, offline, on two CPU cores:
+//   Fashion-MNIST → frozen ResNet18 (ML.NET's ImageNet model) + residual ViT → SVG latent → LDM decoder   (stage 1)
+//   SVG latents → DiT trained with rectified flow                                                        (stage 2)
+//   noise → DiT (classifier-free guidance) → latent → decoder → image grid; linear probe, PSNR/SSIM, FD.
+//
+//   dotnet run -c Release --project samples/Svg.Quickstart [-- --help]
+//
+// The stages live in Pipeline/ (QuickstartPipeline.Run reads top to bottom like the paper's pipeline).
+return Svg.Quickstart.QuickstartApp.Run(args);

@@ -1,0 +1,52 @@
+namespace Svg.Quickstart;
+
+/// <summary>The command line of the quickstart: options, the data check, the run, exit codes.</summary>
+public static class QuickstartApp
+{
+    /// <summary>
+    /// Runs the quickstart for <paramref name="args"/>. Exit codes: 0 done (or --help), 1 bad options or a failed run,
+    /// 2 Fashion-MNIST missing (no --data): the install command is printed.
+    /// </summary>
+    public static int Run(IReadOnlyList<string> args, TextWriter? output = null, TextWriter? error = null,
+                           string fashionMnistDirectory = Svg.ML.Data.FashionMnist.DebianDirectory)
+    {
+        output ??= Console.Out;
+        error ??= Console.Error;
+        QuickstartOptions options;
+        try { options = QuickstartOptions.Parse(args); }
+        catch (ArgumentException e)
+        {
+            error.WriteLine(e.Message);
+            return 1;
+        }
+        if (options.Help)
+        {
+            output.WriteLine(QuickstartOptions.Usage);
+            return 0;
+        }
+        if (options.DataPath is null && !QuickstartData.IsIdxFolder(fashionMnistDirectory))
+        {
+            error.WriteLine($"Fashion-MNIST is not installed: the quickstart reads it from {fashionMnistDirectory} " +
+                            "(Debian package dataset-fashion-mnist) and downloads nothing. Install it with");
+            error.WriteLine();
+            error.WriteLine($"    {QuickstartData.InstallCommand}");
+            error.WriteLine();
+            error.WriteLine("or pass your own data with --data DIR (see --help).");
+            return 2;
+        }
+        if (options.DataPath is null && fashionMnistDirectory != Svg.ML.Data.FashionMnist.DebianDirectory)
+            options = options with { DataPath = fashionMnistDirectory };
+        try
+        {
+            QuickstartPipeline.Run(options, output);
+            return 0;
+        }
+        catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
+                                      or InvalidOperationException)
+        {
+            error.WriteLine();
+            error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+    }
+}
