@@ -7,7 +7,7 @@ public sealed record ClaimsOptions
 {
     public int TrainImages { get; init; } = 6000;
     public int TestImages { get; init; } = 2000;
-    public int AutoencoderSteps { get; init; } = 300;
+    public int AutoencoderSteps { get; init; } = 600;
     public int AutoencoderBatch { get; init; } = 16;
     public double AutoencoderLearningRate { get; init; } = 1e-3;
     public int DiffusionSteps { get; init; } = 2000;
@@ -21,8 +21,8 @@ public sealed record ClaimsOptions
     public int[] TableSamplingSteps { get; init; } = [5, 10, 25];
     public double Cfg { get; init; } = 1.5;
     public string Model { get; init; } = "tiny";
-    public int ClassifierImages { get; init; } = 12000;
-    public int ClassifierEpochs { get; init; } = 2;
+    public int ClassifierImages { get; init; } = 20000;
+    public int ClassifierEpochs { get; init; } = 3;
     public int ReconstructionImages { get; init; } = 1000;
     public long Seed { get; init; }
     public int? Threads { get; init; }
@@ -39,11 +39,11 @@ public sealed record ClaimsOptions
 
           dotnet run -c Release --project benchmarks/Svg.ML.PaperClaims -- [options]
 
-          --train-images N   (6000)   --test-images N (2000)    --ae-steps N (300)   --ae-batch N (16)   --ae-lr X (1e-3)
+          --train-images N   (6000)   --test-images N (2000)    --ae-steps N (600)   --ae-batch N (16)   --ae-lr X (1e-3)
           --steps N          (2000)   --batch N (64)            --lr X (1e-3)        --ema X (0.99)      --model NAME (tiny)
           --milestones LIST  (250,500,1000,2000)                --fd-samples N (1000)
           --curve-sampling-steps N (10)   --table-sampling-steps LIST (5,10,25)      --cfg X (1.5)
-          --classifier-images N (12000)   --classifier-epochs N (2)                  --recon-images N (1000)
+          --classifier-images N (20000)   --classifier-epochs N (3)                  --recon-images N (1000)
           --seed N (0)   --threads N   --docs DIR (docs)   --work DIR (temp folder, emptied first)   --help
         """;
 

@@ -35,6 +35,8 @@ public sealed class Arm : IDisposable
     public List<(int Step, FdPair Fd)> Curve { get; } = new();
     public SortedDictionary<int, FdPair> BySamplingSteps { get; } = new();
     public ProbeResult? Probe { get; set; }
+    /// <summary>FD of a second sample set of the final model with other noise seeds (the sampling noise of the FD).</summary>
+    public FdPair? ResampledFd { get; set; }
     public string? SamplesPath { get; set; }
 
     public void Dispose()
@@ -227,10 +229,12 @@ public sealed class Experiment
             {
                 foreach (int steps in _o.TableSamplingSteps)
                 {
-                    var f = steps == _o.CurveSamplingSteps ? fd : FdOfModel(arm, result, steps);
+                        var f = steps == _o.CurveSamplingSteps ? fd : FdOfModel(arm, result, steps);
                     arm.BySamplingSteps[steps] = f;
                     _w.WriteLine($"    {arm.Name}: {steps} sampling steps: FD ResNet18 {f.ResNet:F2}, FD CNN {f.Cnn:F2}");
                 }
+                arm.ResampledFd = FdOfModel(arm, result, _o.CurveSamplingSteps, seedOffset: 2_000_000);
+                _w.WriteLine($"    {arm.Name}: other noise seeds, {_o.CurveSamplingSteps} sampling steps: FD ResNet18 {arm.ResampledFd.ResNet:F2}, FD CNN {arm.ResampledFd.Cnn:F2}");
                 using var grid = GenerateImages(arm, result, Generation.GridLabels(_data.ClassNames.Count, 8), _o.TableSamplingSteps.Max());
                 arm.SamplesPath = Path.Combine(_o.DocsDirectory, "results", $"samples_{arm.Key}.png");
                 ImagePng.SaveGrid(grid, 8, arm.SamplesPath);
@@ -241,17 +245,17 @@ public sealed class Experiment
         arm.EvaluationTime = eval.Elapsed;
     }
 
-    FdPair FdOfModel(Arm arm, DiffusionTrainingResult result, int samplingSteps)
+    FdPair FdOfModel(Arm arm, DiffusionTrainingResult result, int samplingSteps, long seedOffset = 1_000_000)
     {
-        using var images = GenerateImages(arm, result, Generation.BalancedLabels(_o.FdSamples, _data.ClassNames.Count), samplingSteps);
+        using var images = GenerateImages(arm, result, Generation.BalancedLabels(_o.FdSamples, _data.ClassNames.Count), samplingSteps, seedOffset);
         return Fd(images);
     }
 
-    /// <summary>Samples with the EMA weights (same noise seeds for both arms) and decodes.</summary>
-    Tensor GenerateImages(Arm arm, DiffusionTrainingResult result, int[] labels, int samplingSteps)
+    /// <summary>Samples with the EMA weights (the same noise seeds for both arms) and decodes.</summary>
+    Tensor GenerateImages(Arm arm, DiffusionTrainingResult result, int[] labels, int samplingSteps, long seedOffset = 1_000_000)
     {
         var sampler = new SamplerOptions(Steps: samplingSteps, CfgScale: _o.Cfg);
-        using var latents = Generation.SampleLatents(result.EmaModel, result.Normalizer, labels, _o.Seed + 1_000_000, sampler);
+        using var latents = Generation.SampleLatents(result.EmaModel, result.Normalizer, labels, _o.Seed + seedOffset, sampler);
         return Generation.Decode(arm.Decoder, latents, QuickstartPipeline.ConvBatch);
     }
 

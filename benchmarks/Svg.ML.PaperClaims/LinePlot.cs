@@ -2,8 +2,8 @@ using SkiaSharp;
 
 namespace Svg.ML.PaperClaims;
 
-/// <summary>One line of a <see cref="LinePlot"/>.</summary>
-public sealed record PlotSeries(string Name, SKColor Color, IReadOnlyList<(double X, double Y)> Points);
+/// <summary>One line of a <see cref="LinePlot"/>; with <paramref name="Floor"/>, also a dashed horizontal line at that value.</summary>
+public sealed record PlotSeries(string Name, SKColor Color, IReadOnlyList<(double X, double Y)> Points, double? Floor = null, string? FloorName = null);
 
 /// <summary>A minimal line plot (axes, ticks, grid, markers, legend) written as PNG with SkiaSharp.</summary>
 public static class LinePlot
@@ -16,7 +16,8 @@ public static class LinePlot
         if (all.Count == 0) throw new ArgumentException("nothing to plot.");
         double Tx(double x) => logX ? Math.Log10(x) : x;
         double x0 = all.Min(p => Tx(p.X)), x1 = all.Max(p => Tx(p.X));
-        double y0 = Math.Min(0, all.Min(p => p.Y)), y1 = all.Max(p => p.Y);
+        var floors = series.Where(s => s.Floor is double f && double.IsFinite(f)).Select(s => s.Floor!.Value).ToList();
+        double y0 = Math.Min(0, all.Min(p => p.Y)), y1 = Math.Max(all.Max(p => p.Y), floors.DefaultIfEmpty(0).Max());
         if (x1 <= x0) x1 = x0 + 1;
         double pad = (x1 - x0) * 0.04;   // keep the end markers inside the frame
         x0 -= pad;
@@ -68,10 +69,19 @@ public static class LinePlot
             var pts = s.Points.Where(p => double.IsFinite(p.Y)).OrderBy(p => p.X).ToList();
             for (int i = 1; i < pts.Count; i++) c.DrawLine(X(pts[i - 1].X), Y(pts[i - 1].Y), X(pts[i].X), Y(pts[i].Y), line);
             foreach (var p in pts) c.DrawCircle(X(p.X), Y(p.Y), 3.5f, dot);
-            float lx = left + pw - 250;
+            float lx = left + pw - 290;
             c.DrawLine(lx, legendY - 4, lx + 22, legendY - 4, line);
             c.DrawText(s.Name, lx + 28, legendY, small);
             legendY += 16;
+            if (s.Floor is double floor && double.IsFinite(floor))
+            {
+                using var dashed = new SKPaint { Color = s.Color, StrokeWidth = 1.4f, IsAntialias = true, IsStroke = true,
+                                                 PathEffect = SKPathEffect.CreateDash(new[] { 6f, 4f }, 0) };
+                c.DrawLine(left, Y(floor), left + pw, Y(floor), dashed);
+                c.DrawLine(lx, legendY - 4, lx + 22, legendY - 4, dashed);
+                c.DrawText(s.FloorName ?? "floor", lx + 28, legendY, small);
+                legendY += 16;
+            }
         }
 
         using var image = surface.Snapshot();

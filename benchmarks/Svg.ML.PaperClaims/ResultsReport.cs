@@ -15,21 +15,26 @@ public sealed class ResultsReport(ClaimsOptions o, RunContext context, DataSplit
     {
         string dir = Path.Combine(o.DocsDirectory, "results");
         Directory.CreateDirectory(dir);
-        Plot(Path.Combine(dir, "fd_vs_training_steps.png"), "FD vs training steps", "DiT training steps", svg.Curve, plain.Curve);
+        Plot(Path.Combine(dir, "fd_vs_training_steps.png"), "FD vs training steps", "DiT training steps", svg.Curve, plain.Curve,
+             svg.ReconstructionFd, plain.ReconstructionFd);
         Plot(Path.Combine(dir, "fd_vs_sampling_steps.png"), $"FD vs sampling steps (after {o.DiffusionSteps} training steps)", "Euler sampling steps",
-             svg.BySamplingSteps.Select(kv => (kv.Key, kv.Value)).ToList(), plain.BySamplingSteps.Select(kv => (kv.Key, kv.Value)).ToList());
+             svg.BySamplingSteps.Select(kv => (kv.Key, kv.Value)).ToList(), plain.BySamplingSteps.Select(kv => (kv.Key, kv.Value)).ToList(),
+             svg.ReconstructionFd, plain.ReconstructionFd);
         File.WriteAllText(Path.Combine(o.DocsDirectory, "results.md"), Markdown());
     }
 
-    static void Plot(string path, string title, string xLabel, IReadOnlyList<(int X, FdPair Fd)> a, IReadOnlyList<(int X, FdPair Fd)> b)
+    static void Plot(string path, string title, string xLabel, IReadOnlyList<(int X, FdPair Fd)> a, IReadOnlyList<(int X, FdPair Fd)> b,
+                     FdPair? floorA, FdPair? floorB)
     {
         foreach (var (metric, pick, suffix) in new (string, Func<FdPair, double>, string)[]
                  { ("FD, ResNet18 features", f => f.ResNet, "_resnet18"), ("FD, Fashion-MNIST CNN features", f => f.Cnn, "_cnn") })
         {
             LinePlot.Save(path.Replace(".png", suffix + ".png"), $"{title} — {metric}", xLabel, metric,
             [
-                new PlotSeries("(i) SVG latents (ResNet18 + residual)", SvgColor, a.Select(p => ((double)p.X, pick(p.Fd))).ToList()),
-                new PlotSeries("(ii) plain autoencoder latents", PlainColor, b.Select(p => ((double)p.X, pick(p.Fd))).ToList()),
+                new PlotSeries("(i) SVG latents (ResNet18 + residual)", SvgColor, a.Select(p => ((double)p.X, pick(p.Fd))).ToList(),
+                               floorA is null ? null : pick(floorA), "(i) its reconstructions (rFD)"),
+                new PlotSeries("(ii) plain autoencoder latents", PlainColor, b.Select(p => ((double)p.X, pick(p.Fd))).ToList(),
+                               floorB is null ? null : pick(floorB), "(ii) its reconstructions (rFD)"),
             ]);
         }
     }
@@ -97,6 +102,11 @@ public sealed class ResultsReport(ClaimsOptions o, RunContext context, DataSplit
         for (int i = 0; i < svg.Curve.Count; i++)
             L($"| {svg.Curve[i].Step} | {Best(svg.Curve[i].Fd.ResNet, plain.Curve[i].Fd.ResNet)} | {Best(plain.Curve[i].Fd.ResNet, svg.Curve[i].Fd.ResNet)} | " +
               $"{Best(svg.Curve[i].Fd.Cnn, plain.Curve[i].Fd.Cnn)} | {Best(plain.Curve[i].Fd.Cnn, svg.Curve[i].Fd.Cnn)} |");
+        L($"| reconstructions (rFD, the decoder's floor) | {F(svg.ReconstructionFd!.ResNet)} | {F(plain.ReconstructionFd!.ResNet)} | {F(svg.ReconstructionFd.Cnn)} | {F(plain.ReconstructionFd.Cnn)} |");
+        L();
+        L($"Sampling noise of these FDs: {o.FdSamples} further samples of the final models with other noise seeds score ResNet18 FD {F(svg.ResampledFd!.ResNet)} / " +
+          $"CNN FD {F(svg.ResampledFd.Cnn)} for (i) and {F(plain.ResampledFd!.ResNet)} / {F(plain.ResampledFd.Cnn)} for (ii) (vs {F(svg.Curve[^1].Fd.ResNet)} / " +
+          $"{F(svg.Curve[^1].Fd.Cnn)} and {F(plain.Curve[^1].Fd.ResNet)} / {F(plain.Curve[^1].Fd.Cnn)} above); the dashed lines in the plots are the rFD floors.");
         L();
 
         L($"## FD against sampling steps (after {o.DiffusionSteps} training steps)");
@@ -186,7 +196,10 @@ public sealed class ResultsReport(ClaimsOptions o, RunContext context, DataSplit
                      $"(by more than {Tolerance:P0}) at {winsR} of {n} checkpoints and higher at {lossesR} with ResNet18 features; lower at {winsC} and higher at " +
                      $"{lossesC} with the independent CNN features (final: ResNet18 {F(svg.Curve[^1].Fd.ResNet)} vs {F(plain.Curve[^1].Fd.ResNet)}, " +
                      $"CNN {F(svg.Curve[^1].Fd.Cnn)} vs {F(plain.Curve[^1].Fd.Cnn)}; first checkpoint, {svg.Curve[0].Step} steps: ResNet18 " +
-                     $"{F(svg.Curve[0].Fd.ResNet)} vs {F(plain.Curve[0].Fd.ResNet)}, CNN {F(svg.Curve[0].Fd.Cnn)} vs {F(plain.Curve[0].Fd.Cnn)}).";
+                     $"{F(svg.Curve[0].Fd.ResNet)} vs {F(plain.Curve[0].Fd.ResNet)}, CNN {F(svg.Curve[0].Fd.Cnn)} vs {F(plain.Curve[0].Fd.Cnn)}). " +
+                     $"Above each arm's own reconstruction floor (FD − rFD), the final gap is ResNet18 {F(svg.Curve[^1].Fd.ResNet - svg.ReconstructionFd!.ResNet)} vs " +
+                     $"{F(plain.Curve[^1].Fd.ResNet - plain.ReconstructionFd!.ResNet)}, CNN {F(svg.Curve[^1].Fd.Cnn - svg.ReconstructionFd.Cnn)} vs " +
+                     $"{F(plain.Curve[^1].Fd.Cnn - plain.ReconstructionFd.Cnn)}: part of the FD is the decoder's, and the two decoders differ.";
 
         // 2. Few-step sampling: FD at the fewest steps, and how much it grows from the most steps.
         int few = svg.BySamplingSteps.Keys.Min(), many = svg.BySamplingSteps.Keys.Max();

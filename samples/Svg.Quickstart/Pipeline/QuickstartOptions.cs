@@ -15,7 +15,7 @@ public sealed record QuickstartOptions
     public int TestImages { get; init; } = 1000;
 
     /// <summary>Stage-1 (autoencoder) optimisation steps.</summary>
-    public int AutoencoderSteps { get; init; } = 300;
+    public int AutoencoderSteps { get; init; } = 500;
 
     /// <summary>Stage-2 (diffusion) optimisation steps.</summary>
     public int DiffusionSteps { get; init; } = 1500;
@@ -98,7 +98,7 @@ public sealed record QuickstartOptions
 
         Scale:
           --steps N              stage-2 (diffusion) steps                         (default 1500)
-          --ae-steps N           stage-1 (autoencoder) steps                       (default 300)
+          --ae-steps N           stage-1 (autoencoder) steps                       (default 500)
           --batch N              stage-2 batch                                     (default 64)
           --ae-batch N           stage-1 batch                                     (default 16)
           --lr X / --ae-lr X     learning rates                                    (default 1e-3 / 1e-3)

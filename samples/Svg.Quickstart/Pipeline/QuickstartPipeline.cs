@@ -114,6 +114,7 @@ public static class QuickstartPipeline
             else
             {
                 stage1 = TrainAutoencoder(o, encoder, data, spec.ImageSize, device, w);
+                if (stage1.ResumedFromStep >= stage1.Steps) w.WriteLine($"      already trained: resumed the finished run from {stage1.CheckpointPath}.");
                 encoder = WithStoredAlignment(encoder, stage1.Alignment!);
                 decoder = stage1.Decoder;
             }
@@ -143,6 +144,7 @@ public static class QuickstartPipeline
                 w.WriteLine($"      DiT ({o.Model}): {Architecture.Describe(ditConfig)}; {o.DiffusionSteps} steps × batch {o.DiffusionBatch}, " +
                             $"AdamW lr {Invariant(o.DiffusionLearningRate)}, EMA {Invariant(o.EmaDecay)}, label dropout 0.1, time shift 0.4.");
                 stage2 = TrainDiffusion(o, ditConfig, trainSet.Dataset, device, w);
+                if (stage2.ResumedFromStep >= stage2.Steps) w.WriteLine($"      already trained: resumed the finished run from {stage2.CheckpointPath}.");
                 (dit, normalizer) = (stage2.EmaModel, stage2.Normalizer);
             }
             model ??= new QuickstartModel(spec, encoder, decoder, dit, normalizer, data.ClassNames, owns: false);
@@ -155,9 +157,9 @@ public static class QuickstartPipeline
                 ImagePng.SaveGrid(images, o.GridColumns, gridPath, scale: Math.Max(1, 64 / spec.ImageSize));
             w.WriteLine($"      {gridPath}: one row per class ({string.Join(", ", data.ClassNames)}), {o.GridColumns} samples each, " +
                         $"{o.SamplingSteps} Euler steps, CFG 4.");
-            var fdSampler = SamplerOptions.Fid with { Steps = o.SamplingSteps };
+            var fdSampler = new SamplerOptions(Steps: o.SamplingSteps, CfgScale: 1.5);
             using var generated = Generate(model, Generation.BalancedLabels(o.FdSamples, data.ClassNames.Count), o.Seed + 1_000_000, fdSampler);
-            w.WriteLine($"      {o.FdSamples} class-balanced samples for the FD ({o.SamplingSteps} Euler steps, CFG 1.5 with CFG* zero-init, as the official FID setting) in {Seconds(sw.Elapsed)}.");
+            w.WriteLine($"      {o.FdSamples} class-balanced samples for the FD ({o.SamplingSteps} Euler steps, CFG 1.5) in {Seconds(sw.Elapsed)}.");
 
             Stage(w, 7, "Evaluate");
             var probes = ProbeFeatures(trainSet, testSet, encoder.BaseEncoder.Channels, o.Seed);
