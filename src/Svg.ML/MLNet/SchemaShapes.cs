@@ -13,7 +13,7 @@ internal static class SchemaShapes
 {
     sealed class NoInput { }
     sealed class VectorOutput { public float[] Value = Array.Empty<float>(); }
-    sealed class ImageOutput { public MLImage? Value = null; }
+    sealed class ImageOutput { [ImageType(1, 1)] public MLImage? Value = null; }
 
     static readonly Dictionary<(string, string), SchemaShape.Column> Cache = new();
 

@@ -131,7 +131,9 @@ public sealed class SvgDecoderTransformer : SvgTransformerBase
 
     internal static LdmDecoder LoadDecoder(string path, LdmDecoderConfig config)
     {
-        var ae = OfficialCheckpoints.LoadSvgAutoencoder(path);
+        SvgAutoencoderWeights ae;
+        try { ae = OfficialCheckpoints.LoadSvgAutoencoder(path); }
+        catch (CheckpointFormatException e) { throw FeatureModel.NotFitting(path, "SVG autoencoder", e); }
         var decoder = new LdmDecoder(config);
         try
         {

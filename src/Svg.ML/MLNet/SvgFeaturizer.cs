@@ -589,11 +589,17 @@ internal sealed class FeatureModel : IDisposable
         SvgEncoder? encoder = null;
         try
         {
-            if (o.AutoencoderCheckpointPath is { } aePath) ae = OfficialCheckpoints.LoadSvgAutoencoder(aePath);
+            if (o.AutoencoderCheckpointPath is { } aePath)
+            {
+                try { ae = OfficialCheckpoints.LoadSvgAutoencoder(aePath); }
+                catch (CheckpointFormatException e) { throw NotFitting(aePath, "SVG autoencoder", e); }
+            }
             dino = new DinoVisionTransformer(o.DinoConfig);
             if (o.DinoCheckpointPath is { } dinoPath)
             {
-                var w = OfficialCheckpoints.LoadDinoV3(dinoPath, o.DinoConfig.NumHeads, o.DinoConfig.RopeBase);
+                Dictionary<string, Tensor> w;
+                try { w = OfficialCheckpoints.LoadDinoV3(dinoPath, o.DinoConfig.NumHeads, o.DinoConfig.RopeBase); }
+                catch (CheckpointFormatException e) { throw NotFitting(dinoPath, o.DinoConfig.Name, e); }
                 try { LoadChecked(dino, w, dinoPath, o.DinoConfig.Name); }
                 finally { foreach (var t in w.Values) t.Dispose(); }
             }
@@ -630,11 +636,11 @@ internal sealed class FeatureModel : IDisposable
     static void LoadChecked(nn.Module module, IReadOnlyDictionary<string, Tensor> weights, string path, string what)
     {
         try { StateDict.Load(module, weights, strict: true, source: path); }
-        catch (CheckpointMismatchException e)
-        {
-            throw new ArgumentException($"The checkpoint '{path}' does not fit the requested {what}: {e.Message}", e);
-        }
+        catch (CheckpointMismatchException e) { throw NotFitting(path, what, e); }
     }
+
+    internal static ArgumentException NotFitting(string path, string what, Exception e) =>
+        new($"The checkpoint '{path}' does not fit the requested {what}: {e.Message}", e);
 
     /// <summary>
     /// RGB [B, 3, S, S] in [0, 1] → base features [B, C, N], raw residual features [B, 8, N] (or null), the class token

@@ -201,7 +201,11 @@ public static class SvgModel
             if (o["key"] is { } key) return new KeyDataViewType(RawType(key.GetValue<string>()), o["count"]!.GetValue<ulong>());
             if (o["vector"] is JsonObject item)
                 return new VectorDataViewType((PrimitiveDataViewType)TypeFromJson(item), o["dims"]!.AsArray().Select(d => d!.GetValue<int>()).ToArray());
-            if (o["image"] is not null) return new ImageDataViewType(o["height"]!.GetValue<int>(), o["width"]!.GetValue<int>());
+            if (o["image"] is not null)
+            {
+                int h = o["height"]!.GetValue<int>(), w = o["width"]!.GetValue<int>();
+                return h > 0 && w > 0 ? new ImageDataViewType(h, w) : new ImageDataViewType();
+            }
             return o["primitive"]!.GetValue<string>() switch
             {
                 "Text" => TextDataViewType.Instance,
