@@ -29,7 +29,9 @@ public sealed record TimingRule(int Warmup, int MinIters, double MinSeconds, dou
 /// <param name="Warmup">Warm-up iterations run.</param>
 /// <param name="Seconds">Wall-clock seconds of each timed iteration, in order.</param>
 /// <param name="Heavy">Whether the heavy rule (1 warm-up, <see cref="TimingRule.HeavyIters"/> timed) applied.</param>
-public sealed record Measurement(int Warmup, IReadOnlyList<double> Seconds, bool Heavy)
+/// <param name="CpuSeconds">Process CPU seconds (all threads) of each timed iteration: on a shared machine this
+/// grows far less than wall time when other processes take the cores.</param>
+public sealed record Measurement(int Warmup, IReadOnlyList<double> Seconds, bool Heavy, IReadOnlyList<double> CpuSeconds)
 {
     /// <summary>Median seconds per iteration.</summary>
     public double Median => Stats.Median(Seconds);
@@ -48,18 +50,25 @@ public static class Timing
     public static Measurement Run(string name, TimingRule rule, Action iteration, Action? warmupIteration = null)
     {
         var sw = new Stopwatch();
-        double Once(Action a)
+        var process = Process.GetCurrentProcess();
+        var cpu = new List<double>();
+        double Once(Action a, bool timed)
         {
+            process.Refresh();
+            var cpu0 = process.TotalProcessorTime;
             sw.Restart();
             using (var scope = NewDisposeScope()) a();
-            return sw.Elapsed.TotalSeconds;
+            double wall = sw.Elapsed.TotalSeconds;
+            process.Refresh();
+            if (timed) cpu.Add((process.TotalProcessorTime - cpu0).TotalSeconds);
+            return wall;
         }
 
         int warm = 0;
         bool heavy = false;
         while (warm < rule.Warmup)
         {
-            double s = Once(warmupIteration ?? iteration);
+            double s = Once(warmupIteration ?? iteration, timed: false);
             warm++;
             Console.Error.WriteLine($"  {name}: warm-up {warm} {s:F3} s");
             if (s > rule.HeavySeconds) { heavy = true; break; }
@@ -69,14 +78,14 @@ public static class Timing
         double total = 0;
         while (heavy ? seconds.Count < rule.HeavyIters : seconds.Count < rule.MinIters || total < rule.MinSeconds)
         {
-            double s = Once(iteration);
+            double s = Once(iteration, timed: true);
             seconds.Add(s);
             total += s;
-            Console.Error.WriteLine($"  {name}: iteration {seconds.Count} {s:F3} s");
+            Console.Error.WriteLine($"  {name}: iteration {seconds.Count} {s:F3} s ({cpu[^1]:F3} s CPU)");
             // A figure found heavy only now (no warm-up run, or a warm-up that was faster) follows the heavy rule too.
             if (!heavy && s > rule.HeavySeconds && seconds.Count >= rule.HeavyIters) heavy = true;
         }
-        return new Measurement(warm, seconds, heavy);
+        return new Measurement(warm, seconds, heavy, cpu);
     }
 
     /// <summary>
@@ -103,6 +112,8 @@ public static class Timing
             ["params"] = parameters,
             ["heavy_rule"] = m.Heavy,
             ["iteration_s"] = new JsonArray(m.Seconds.Select(s => (JsonNode)Round(s)).ToArray()),
+            ["cpu_s_median"] = Round(Stats.Median(m.CpuSeconds)),
+            ["cpu_s"] = new JsonArray(m.CpuSeconds.Select(s => (JsonNode)Round(s)).ToArray()),
             ["load_average_1min"] = Stats.LoadAverage(),
         };
     }
