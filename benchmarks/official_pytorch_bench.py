@@ -10,7 +10,7 @@ comparison), timm, tqdm, einops, numpy.
 
 Join with the Svg.ML output on "name" (see benchmarks/README.md). Random weights; timing only.
 """
-import argparse, contextlib, json, os, statistics, sys, time
+import argparse, contextlib, gc, json, os, statistics, sys, time
 
 import torch
 
@@ -52,7 +52,10 @@ def measure(label, fn, warm_fn=None, heavy_iters=None):
     """Same rule as Svg.ML's Timing.Run: warm-up (stop after one if it exceeds --heavy-seconds), then
     >= --min-iters AND >= --min-seconds, or exactly heavy_iters timed iterations for a heavy figure."""
     heavy_iters = heavy_iters or args.heavy_iters
-    warm, heavy = 0, False
+    warm, heavy, sys0 = 0, False, 0.0
+    gc.collect()
+    with contextlib.suppress(OSError):
+        open("/proc/self/clear_refs", "w").write("5")  # reset the peak-RSS mark (Linux)
     while warm < args.warmup:
         t0 = time.perf_counter(); (warm_fn or fn)(); s = time.perf_counter() - t0
         warm += 1
@@ -62,21 +65,25 @@ def measure(label, fn, warm_fn=None, heavy_iters=None):
             break
     secs, cpu = [], []
     while (len(secs) < heavy_iters) if heavy else (len(secs) < args.min_iters or sum(secs) < args.min_seconds):
-        c0, t0 = time.process_time(), time.perf_counter(); fn(); s = time.perf_counter() - t0
-        secs.append(s); cpu.append(time.process_time() - c0)
+        r0, c0, t0 = os.times(), time.process_time(), time.perf_counter(); fn(); s = time.perf_counter() - t0
+        secs.append(s); cpu.append(time.process_time() - c0); sys0 += os.times().system - r0.system
         print(f"  {label}: iteration {len(secs)} {s:.3f} s", file=sys.stderr)
         if not heavy and s > args.heavy_seconds and len(secs) >= heavy_iters:
             heavy = True
-    return warm, secs, heavy, cpu
+    peak = None
+    with contextlib.suppress(OSError, StopIteration):
+        peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
+    return warm, secs, heavy, cpu, sys0 / sum(cpu) if sum(cpu) else 0.0, peak
 
 
 def emit(name, model, batch, m, units, unit, params, **extra):
-    warm, secs, heavy, cpu = m
+    warm, secs, heavy, cpu, sys_share, peak = m
     med = statistics.median(secs)
     rec = dict(name=name, model=model, batch=batch, dtype="fp32", device="cpu", threads=torch.get_num_threads(),
                warmup=warm, iterations=len(secs), median_s=med, min_s=min(secs), throughput=units / med,
                throughput_unit=unit, params=params, heavy_rule=heavy, iteration_s=secs,
-               cpu_s_median=statistics.median(cpu), cpu_s=cpu,
+               cpu_s_median=statistics.median(cpu), cpu_s=cpu, cpu_sys_share=sys_share,
+               peak_rss_mib=round(peak) if peak is not None else None,
                load_average_1min=os.getloadavg()[0], implementation="official-pytorch", torch=torch.__version__,
                mkldnn=torch.backends.mkldnn.enabled)
     rec.update(extra)

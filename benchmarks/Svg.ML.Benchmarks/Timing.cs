@@ -16,7 +16,8 @@ namespace Svg.ML.Benchmarks;
 /// ~2.8 TFLOP, ~25 s a forward on 2 cores).</description></item>
 /// <item><description>The figure is the median seconds per iteration (min also reported).</description></item>
 /// </list>
-/// Every iteration runs inside its own <c>torch.NewDisposeScope()</c>.
+/// Every iteration runs inside its own <c>torch.NewDisposeScope()</c>. Also recorded: process CPU seconds per timed
+/// iteration, the kernel share of that CPU time, and the figure's peak resident memory.
 /// </summary>
 public sealed record TimingRule(int Warmup, int MinIters, double MinSeconds, double HeavySeconds, int HeavyIters)
 {
@@ -31,7 +32,12 @@ public sealed record TimingRule(int Warmup, int MinIters, double MinSeconds, dou
 /// <param name="Heavy">Whether the heavy rule (1 warm-up, <see cref="TimingRule.HeavyIters"/> timed) applied.</param>
 /// <param name="CpuSeconds">Process CPU seconds (all threads) of each timed iteration: on a shared machine this
 /// grows far less than wall time when other processes take the cores.</param>
-public sealed record Measurement(int Warmup, IReadOnlyList<double> Seconds, bool Heavy, IReadOnlyList<double> CpuSeconds)
+/// <param name="SysShare">Share of the timed CPU seconds spent in the kernel (page faults of fresh allocations, thread
+/// synchronisation).</param>
+/// <param name="PeakRssMiB">Peak resident memory of the process during this figure (Linux; the peak is reset before the
+/// warm-up), MiB, or null.</param>
+public sealed record Measurement(int Warmup, IReadOnlyList<double> Seconds, bool Heavy, IReadOnlyList<double> CpuSeconds,
+                                 double SysShare, double? PeakRssMiB)
 {
     /// <summary>Median seconds per iteration.</summary>
     public double Median => Stats.Median(Seconds);
@@ -52,15 +58,22 @@ public static class Timing
         var sw = new Stopwatch();
         var process = Process.GetCurrentProcess();
         var cpu = new List<double>();
+        double sysSeconds = 0;
+        GC.Collect();
+        Memory.ResetPeak();
         double Once(Action a, bool timed)
         {
             process.Refresh();
-            var cpu0 = process.TotalProcessorTime;
+            var (cpu0, sys0) = (process.TotalProcessorTime, process.PrivilegedProcessorTime);
             sw.Restart();
             using (var scope = NewDisposeScope()) a();
             double wall = sw.Elapsed.TotalSeconds;
             process.Refresh();
-            if (timed) cpu.Add((process.TotalProcessorTime - cpu0).TotalSeconds);
+            if (timed)
+            {
+                cpu.Add((process.TotalProcessorTime - cpu0).TotalSeconds);
+                sysSeconds += (process.PrivilegedProcessorTime - sys0).TotalSeconds;
+            }
             return wall;
         }
 
@@ -85,7 +98,8 @@ public static class Timing
             // A figure found heavy only now (no warm-up run, or a warm-up that was faster) follows the heavy rule too.
             if (!heavy && s > rule.HeavySeconds && seconds.Count >= rule.HeavyIters) heavy = true;
         }
-        return new Measurement(warm, seconds, heavy, cpu);
+        double? peak = Memory.PeakRssMiB();
+        return new Measurement(warm, seconds, heavy, cpu, cpu.Sum() > 0 ? sysSeconds / cpu.Sum() : 0, peak);
     }
 
     /// <summary>
@@ -114,6 +128,8 @@ public static class Timing
             ["iteration_s"] = new JsonArray(m.Seconds.Select(s => (JsonNode)Round(s)).ToArray()),
             ["cpu_s_median"] = Round(Stats.Median(m.CpuSeconds)),
             ["cpu_s"] = new JsonArray(m.CpuSeconds.Select(s => (JsonNode)Round(s)).ToArray()),
+            ["cpu_sys_share"] = Round(m.SysShare),
+            ["peak_rss_mib"] = m.PeakRssMiB is double p ? Math.Round(p) : null,
             ["load_average_1min"] = Stats.LoadAverage(),
         };
     }
@@ -165,6 +181,28 @@ public static class BenchmarkEnvironment
     public static string? LoadAverageText()
     {
         try { return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (Exception) { return null; }
+    }
+}
+
+/// <summary>Process peak resident memory (Linux /proc), resettable per figure.</summary>
+public static class Memory
+{
+    /// <summary>Resets the kernel's peak-RSS mark (<c>echo 5 &gt; /proc/self/clear_refs</c>); ignored where unsupported.</summary>
+    public static void ResetPeak()
+    {
+        try { File.WriteAllText("/proc/self/clear_refs", "5"); }
+        catch (Exception) { }
+    }
+
+    /// <summary>VmHWM (peak RSS since the last reset) in MiB, or null.</summary>
+    public static double? PeakRssMiB()
+    {
+        try
+        {
+            string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            return line is null ? null : double.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024;
+        }
         catch (Exception) { return null; }
     }
 }
