@@ -32,7 +32,7 @@ args = p.parse_args()
 if args.threads:
     torch.set_num_threads(args.threads)
 torch.backends.mkldnn.enabled = args.mkldnn == "on"
-sys.path[:0] = [args.svg, os.path.join(args.svg, "autoencoder"), args.dinov3]
+sys.path[:0] = [args.dinov3, args.svg, os.path.join(args.svg, "autoencoder")]  # dinov3 first: an SVG checkout may hold a dinov3/ clone
 from models.models_SVG import DiT  # noqa: E402
 from rectified_flow.rectified_flow import RectifiedFlow  # noqa: E402
 from ldm.modules.diffusionmodules.model import Decoder  # noqa: E402
