@@ -149,6 +149,8 @@ public sealed class SvgFeaturizerEstimator : IEstimator<SvgFeaturizerTransformer
         if (col.Kind != SchemaShape.Column.VectorKind.Scalar || col.ItemType is not ImageDataViewType)
             throw SchemaErrors.WrongType("image input", _options.InputColumnName, "Image (MLImage, e.g. from LoadImages)", SchemaShapes.Describe(col));
         var shape = Architecture.Of(_options);
+        if (_options.ClsTokenColumnName is not null && !shape.CanClsToken)
+            throw new ArgumentException($"ClsTokenColumnName '{_options.ClsTokenColumnName}' needs a DINOv3 base encoder (the given one has no class token).");
         return SchemaShapes.With(inputSchema, SvgFeaturizerTransformer.OutputColumns(_options, shape).Select(o => (o.Name, o.Type)));
     }
 
@@ -232,6 +234,21 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
 
     /// <summary>The image column read.</summary>
     public string InputColumnName => _options.InputColumnName;
+
+    /// <summary>The feature map column, or null when the featurizer does not output it.</summary>
+    public string? FeatureMapColumnName => _options.FeatureMapColumnName;
+
+    /// <summary>The square encoder input size images are resized to.</summary>
+    public int ImageSize => _shape.ImageSize;
+
+    /// <summary>SHA-256 over the encoder weights and the learned alignment (feature-cache keys).</summary>
+    internal string WeightsFingerprint() =>
+        Svg.ML.Data.FeatureCacheKey.FingerprintWeights(_model.Svg ?? _model.Base.Module) + "|" + (_model.AlignmentStats?.ToString() ?? "none");
+
+    /// <summary>The settings that determine the features (feature-cache keys).</summary>
+    internal string SettingsDescription() =>
+        $"{_model.Base.Name} channels={_shape.Channels} grid={_shape.Grid} size={_shape.ImageSize} resize={_options.Resize} " +
+        $"alpha={_options.Alpha} alignment={_options.Alignment}";
 
     /// <summary>The feature map shape [C, h, w].</summary>
     public IReadOnlyList<int> FeatureShape => new[] { _shape.Channels, _shape.Grid, _shape.Grid };
@@ -506,7 +523,7 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
         public override IReadOnlyList<DataViewSchema.Column> InputColumns { get; }
         public override int StagedCount => _staged.Count;
         public override void Bind(DataViewRow row) => _reader.Bind(row);
-        public override void Stage() => _staged.Add(_reader.Stage());
+        public override void Stage(long row) => _staged.Add(_reader.Stage());
 
         public override void Reset()
         {
