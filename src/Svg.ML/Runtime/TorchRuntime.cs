@@ -68,6 +68,7 @@ public static class TorchRuntime
                     "TorchSharp could not load its native library. Reference a backend package (TorchSharp-cpu, or a CUDA " +
                     "package) from the application. Native fix log: " + string.Join("; ", _log), e);
             }
+            OneDnnConvolutionGuard.Apply();   // disables oneDNN where its float32 convolutions are wrong
             _torchReady = true;
         }
     }
