@@ -216,9 +216,7 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
             var normalizer = _options.Normalizer;
             if (normalizer is null && _options.Featurizer is { } fz && _options.ImageColumnName is not null)
             {
-                var (mean, std) = fz.ChannelStatisticsTensors();
-                featurizerStats = new FeatureNormalizer(mean, std);
-                mean.Dispose(); std.Dispose();
+                featurizerStats = fz.ToFeatureNormalizer();
                 normalizer = featurizerStats;
             }
             var trainingOptions = new DiffusionTrainingOptions

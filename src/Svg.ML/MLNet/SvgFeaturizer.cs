@@ -272,6 +272,15 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
     public (Tensor Mean, Tensor Std) ChannelStatisticsTensors() =>
         (tensor(ChannelMean.Select(v => (float)v).ToArray()).reshape(1, 1, -1), tensor(ChannelStd.Select(v => (float)v).ToArray()).reshape(1, 1, -1));
 
+    /// <summary>The learned per-channel statistics as the diffusion model's feature normaliser (the caller owns it).</summary>
+    public Svg.ML.Diffusion.FeatureNormalizer ToFeatureNormalizer()
+    {
+        var (mean, std) = ChannelStatisticsTensors();
+        using (mean)
+        using (std)
+            return new Svg.ML.Diffusion.FeatureNormalizer(mean, std);
+    }
+
     internal static IReadOnlyList<OutputColumn> OutputColumns(SvgFeaturizerEstimator.Options o, SvgFeaturizerEstimator.Architecture a)
     {
         var list = new List<OutputColumn>();
