@@ -5,7 +5,15 @@ using Xunit;
 
 namespace Svg.ML.Tests.MLNet;
 
+/// <summary>
+/// Runs alone: model initialisation draws from torch's process-wide RNG (seeded by the training core), which test
+/// classes running in parallel would also draw from.
+/// </summary>
+[CollectionDefinition(nameof(GlobalTorchRng), DisableParallelization = true)]
+public sealed class GlobalTorchRng { }
+
 /// <summary>MLContext settings: GPU device id and CPU fallback, seed, and the catalog registration they need.</summary>
+[Collection(nameof(GlobalTorchRng))]
 public class SvgContextTests : IDisposable
 {
     readonly string _dir = TestImages.TempFolder();
