@@ -35,10 +35,11 @@ internal abstract class BatchKernel : IDisposable
     public abstract int StagedCount { get; }
 
     /// <summary>
-    /// Reads the bound row's current inputs into the next slot. Throws <see cref="BadValueException"/> (naming the
-    /// column) when the value cannot be used; nothing is staged then.
+    /// Reads the bound row's current inputs into the next slot; <paramref name="row"/> is the row's position in the
+    /// transformer's input. Throws <see cref="BadValueException"/> (naming the column) when the value cannot be used;
+    /// nothing is staged then.
     /// </summary>
-    public abstract void Stage();
+    public abstract void Stage(long row);
 
     /// <summary>Computes the outputs for the staged rows; the active outputs are those flagged (by output index).</summary>
     public abstract OutputBuffer?[] Run(bool[] activeOutputs);
@@ -47,24 +48,4 @@ internal abstract class BatchKernel : IDisposable
     public abstract void Reset();
 
     public virtual void Dispose() { }
-
-    /// <summary>Reads a value through <paramref name="getter"/>, turning upstream failures into a <see cref="BadValueException"/>.</summary>
-    protected static T Read<T>(ValueGetter<T> getter, string column)
-    {
-        T value = default!;
-        try { getter(ref value); }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            throw new BadValueException(column, Describe(e), e);
-        }
-        return value;
-    }
-
-    static string Describe(Exception e) => e switch
-    {
-        FileNotFoundException f => $"file not found ({f.FileName ?? f.Message}).",
-        DirectoryNotFoundException d => $"file not found ({d.Message}).",
-        ArgumentException { ParamName: "imageStream" } => "the image could not be decoded (empty or corrupt file).",
-        _ => $"{e.GetType().Name}: {e.Message}",
-    };
 }

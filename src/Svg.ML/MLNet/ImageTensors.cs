@@ -56,7 +56,8 @@ internal static class ImageTensors
         if (src.Length != image.Width * image.Height * 4)
             throw new InvalidDataException($"pixel buffer holds {src.Length} bytes, expected {image.Width * image.Height * 4}.");
         src.CopyTo(t.bytes);
-        return new StagedImage(t, format);
+        // Owned by the kernel until its batch is computed, whatever dispose scope the caller is in.
+        return new StagedImage(t.DetachFromDisposeScope(), format);
     }
 
     /// <summary>

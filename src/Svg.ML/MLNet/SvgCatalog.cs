@@ -5,7 +5,7 @@ namespace Svg.ML.MLNet;
 
 /// <summary>
 /// ML.NET catalog entry points of Svg.ML: <c>mlContext.Transforms.SvgFeaturize(...)</c>,
-/// <c>mlContext.Transforms.SvgDecode(...)</c>.
+/// <c>mlContext.Transforms.SvgDecode(...)</c>, <c>mlContext.Transforms.SvgDiffusion(...)</c>.
 /// <para>
 /// ML.NET gives third-party catalog extensions no access to the <see cref="MLContext"/> behind
 /// <c>mlContext.Transforms</c>. Call <see cref="RegisterSvg"/> once on a context so that estimators made from its
@@ -93,6 +93,16 @@ public static class SvgCatalog
     {
         ArgumentNullException.ThrowIfNull(catalog);
         return new SvgDecoderEstimator(new ContextRef(catalog), options);
+    }
+
+    /// <summary>
+    /// Trains a class-conditional SVG diffusion model on a feature column (or an image column with a featurizer) and
+    /// a key-typed label; <c>Fit</c> returns an <see cref="SvgGenerator"/>.
+    /// </summary>
+    public static SvgDiffusionTrainer SvgDiffusion(this TransformsCatalog catalog, SvgDiffusionTrainer.Options options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new SvgDiffusionTrainer(new ContextRef(catalog), options);
     }
 }
 

@@ -129,6 +129,9 @@ public sealed class SvgDecoderTransformer : SvgTransformerBase
 
     internal override string ArchiveKind => Kind;
 
+    /// <summary>The decoder module (shared with generators that decode through this transformer).</summary>
+    internal LdmDecoder Model => _decoder;
+
     internal static LdmDecoder LoadDecoder(string path, LdmDecoderConfig config)
     {
         SvgAutoencoderWeights ae;
@@ -291,7 +294,7 @@ public sealed class SvgDecoderTransformer : SvgTransformerBase
 
         int C => _t._decoder.Config.ZChannels;
 
-        public override void Stage()
+        public override void Stage(long row)
         {
             try { _getter!(ref _value); }
             catch (Exception e) when (e is not OperationCanceledException)

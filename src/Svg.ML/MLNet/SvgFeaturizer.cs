@@ -149,6 +149,8 @@ public sealed class SvgFeaturizerEstimator : IEstimator<SvgFeaturizerTransformer
         if (col.Kind != SchemaShape.Column.VectorKind.Scalar || col.ItemType is not ImageDataViewType)
             throw SchemaErrors.WrongType("image input", _options.InputColumnName, "Image (MLImage, e.g. from LoadImages)", SchemaShapes.Describe(col));
         var shape = Architecture.Of(_options);
+        if (_options.ClsTokenColumnName is not null && !shape.CanClsToken)
+            throw new ArgumentException($"ClsTokenColumnName '{_options.ClsTokenColumnName}' needs a DINOv3 base encoder (the given one has no class token).");
         return SchemaShapes.With(inputSchema, SvgFeaturizerTransformer.OutputColumns(_options, shape).Select(o => (o.Name, o.Type)));
     }
 
@@ -233,6 +235,21 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
     /// <summary>The image column read.</summary>
     public string InputColumnName => _options.InputColumnName;
 
+    /// <summary>The feature map column, or null when the featurizer does not output it.</summary>
+    public string? FeatureMapColumnName => _options.FeatureMapColumnName;
+
+    /// <summary>The square encoder input size images are resized to.</summary>
+    public int ImageSize => _shape.ImageSize;
+
+    /// <summary>SHA-256 over the encoder weights and the learned alignment (feature-cache keys).</summary>
+    internal string WeightsFingerprint() =>
+        Svg.ML.Data.FeatureCacheKey.FingerprintWeights(_model.Svg ?? _model.Base.Module) + "|" + (_model.AlignmentStats?.ToString() ?? "none");
+
+    /// <summary>The settings that determine the features (feature-cache keys).</summary>
+    internal string SettingsDescription() =>
+        $"{_model.Base.Name} channels={_shape.Channels} grid={_shape.Grid} size={_shape.ImageSize} resize={_options.Resize} " +
+        $"alpha={_options.Alpha} alignment={_options.Alignment}";
+
     /// <summary>The feature map shape [C, h, w].</summary>
     public IReadOnlyList<int> FeatureShape => new[] { _shape.Channels, _shape.Grid, _shape.Grid };
 
@@ -254,6 +271,15 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
     /// <summary>The per-channel statistics as [1, 1, C] float32 tensors (the official <c>dinov3_sp_mean</c>/<c>_std</c> layout).</summary>
     public (Tensor Mean, Tensor Std) ChannelStatisticsTensors() =>
         (tensor(ChannelMean.Select(v => (float)v).ToArray()).reshape(1, 1, -1), tensor(ChannelStd.Select(v => (float)v).ToArray()).reshape(1, 1, -1));
+
+    /// <summary>The learned per-channel statistics as the diffusion model's feature normaliser (the caller owns it).</summary>
+    public Svg.ML.Diffusion.FeatureNormalizer ToFeatureNormalizer()
+    {
+        var (mean, std) = ChannelStatisticsTensors();
+        using (mean)
+        using (std)
+            return new Svg.ML.Diffusion.FeatureNormalizer(mean, std);
+    }
 
     internal static IReadOnlyList<OutputColumn> OutputColumns(SvgFeaturizerEstimator.Options o, SvgFeaturizerEstimator.Architecture a)
     {
@@ -506,7 +532,7 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
         public override IReadOnlyList<DataViewSchema.Column> InputColumns { get; }
         public override int StagedCount => _staged.Count;
         public override void Bind(DataViewRow row) => _reader.Bind(row);
-        public override void Stage() => _staged.Add(_reader.Stage());
+        public override void Stage(long row) => _staged.Add(_reader.Stage());
 
         public override void Reset()
         {

@@ -29,6 +29,7 @@ public static class SvgModel
     {
         [SvgFeaturizerTransformer.Kind] = (ml, s) => SvgFeaturizerTransformer.Load(ml, s),
         [SvgDecoderTransformer.Kind] = (ml, s) => SvgDecoderTransformer.Load(ml, s),
+        [SvgGenerator.Kind] = (ml, s) => SvgGenerator.Load(ml, s),
     };
 
     /// <summary>

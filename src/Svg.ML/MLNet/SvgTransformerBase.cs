@@ -246,7 +246,7 @@ public abstract class SvgTransformerBase : ITransformer, IDisposable
                 _aheadRow++;
                 try
                 {
-                    kernel.Stage();
+                    kernel.Stage(_aheadRow);
                     slots.Add(kernel.StagedCount - 1);
                 }
                 catch (BadValueException e)
@@ -370,7 +370,7 @@ public abstract class SvgTransformerBase : ITransformer, IDisposable
                 if (pos != _computedFor)
                 {
                     _kernel.Reset();
-                    try { _kernel.Stage(); }
+                    try { _kernel.Stage(pos); }
                     catch (BadValueException e) { throw new SvgDataException(e.ColumnName, pos, e.Message, e.InnerException); }
                     _buffers = _kernel.Run(_active);
                     _computedFor = pos;
