@@ -712,34 +712,55 @@ internal sealed class FeatureModel : IDisposable
 
     public void Save(SvgArchive.Writer w)
     {
-        if (Base is not DinoVisionTransformer dino)
-            throw new NotSupportedException($"Only featurizers over a DINOv3 base encoder can be saved; this one uses {Base.Name} ({Base.GetType().Name}).");
-        w.Manifest["dinoConfig"] = SvgArchive.ToNode(dino.Config);
-        w.Manifest["dinoImageSize"] = dino.DefaultImageSize;
+        switch (Base)
+        {
+            case DinoVisionTransformer dino:
+                w.Manifest["baseKind"] = "dinov3";
+                w.Manifest["dinoConfig"] = SvgArchive.ToNode(dino.Config);
+                w.Manifest["dinoImageSize"] = dino.DefaultImageSize;
+                break;
+            case ResNet18 resnet:
+                w.Manifest["baseKind"] = "resnet18";
+                w.Manifest["resnetConfig"] = SvgArchive.ToNode(resnet.Config);
+                w.Manifest["resnetGrid"] = resnet.GridLayer.ToString();
+                break;
+            default:
+                throw new NotSupportedException(
+                    $"Featurizers over {Base.Name} ({Base.GetType().Name}) cannot be saved: only DINOv3 and ResNet18 bases can.");
+        }
         if (Svg is not null)
         {
             w.Manifest["encoderConfig"] = SvgArchive.ToNode(Svg.Config);
             w.AddTensors("svg.", Svg.state_dict());
         }
-        else w.AddTensors("base.", dino.state_dict());
+        else w.AddTensors("base.", Base.Module.state_dict());
         if (AlignmentStats is not null) w.Manifest["alignmentStatistics"] = SvgArchive.ToNode(AlignmentStats);
     }
 
+    /// <summary>The base encoder named by the manifest (archives before "baseKind" existed hold DINOv3).</summary>
+    static IFrozenEncoder CreateBase(SvgArchive.Reader r) => (r.Manifest["baseKind"]?.GetValue<string>() ?? "dinov3") switch
+    {
+        "dinov3" => new DinoVisionTransformer(SvgArchive.FromNode<DinoV3Config>(r.Manifest["dinoConfig"], "dinoConfig"),
+                                              r.Manifest["dinoImageSize"]?.GetValue<int>() ?? 256),
+        "resnet18" => new ResNet18(SvgArchive.FromNode<ResNetConfig>(r.Manifest["resnetConfig"], "resnetConfig"),
+                                   Enum.Parse<ResNetGridLayer>(r.Manifest["resnetGrid"]!.GetValue<string>())),
+        var kind => throw new InvalidDataException($"Saved SvgFeaturizer: unknown base encoder kind '{kind}'."),
+    };
+
     public static FeatureModel Load(SvgArchive.Reader r, Device device)
     {
-        var dinoConfig = SvgArchive.FromNode<DinoV3Config>(r.Manifest["dinoConfig"], "dinoConfig");
-        var dino = new DinoVisionTransformer(dinoConfig, r.Manifest["dinoImageSize"]?.GetValue<int>() ?? 256);
+        var baseEncoder = CreateBase(r);
         SvgEncoder? svg = null;
         try
         {
             var align = Enum.Parse<ResidualAlignment>(r.Manifest["options"]!["alignment"]!.GetValue<string>());
             if (r.Manifest["encoderConfig"] is { } ec)
             {
-                svg = new SvgEncoder(dino, SvgArchive.FromNode<SvgEncoderConfig>(ec, "encoderConfig"));
+                svg = new SvgEncoder(baseEncoder, SvgArchive.FromNode<SvgEncoderConfig>(ec, "encoderConfig"));
                 StateDict.Load(svg, r.WithPrefix("svg."), strict: true, source: "saved SvgFeaturizer");
             }
-            else StateDict.Load(dino, r.WithPrefix("base."), strict: true, source: "saved SvgFeaturizer");
-            return new FeatureModel(dino, svg, align, device, owned: true)
+            else StateDict.Load(baseEncoder.Module, r.WithPrefix("base."), strict: true, source: "saved SvgFeaturizer");
+            return new FeatureModel(baseEncoder, svg, align, device, owned: true)
             {
                 AlignmentStats = r.Manifest["alignmentStatistics"] is { } a ? SvgArchive.FromNode<AlignmentStatistics>(a, "alignmentStatistics") : null,
             };
@@ -747,7 +768,7 @@ internal sealed class FeatureModel : IDisposable
         catch
         {
             svg?.Dispose();
-            dino.Dispose();
+            baseEncoder.Module.Dispose();
             throw;
         }
     }

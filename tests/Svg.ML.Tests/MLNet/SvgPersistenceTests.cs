@@ -176,6 +176,34 @@ public class SvgPersistenceTests : IDisposable
         Assert.Throws<InvalidDataException>(() => SvgDecoderTransformer.Load(ml, fPath));
     }
 
+    /// <summary>A featurizer over the ResNet18 base (the offline frozen encoder) with a residual encoder saves and loads too.</summary>
+    [Fact]
+    public void Featurizer_OverResNet18Base_SavesAndLoads()
+    {
+        var ml = new MLContext(seed: 1);
+        var resnet = Svg.ML.Encoders.ResNet18.FromModelDirectory();
+        var config = new Svg.ML.Autoencoder.SvgEncoderConfig
+        {
+            Residual = Svg.ML.Encoders.ResidualEncoderConfig.Released with { ImageSize = 64, NumLayers = 1, NumHeads = 2, HiddenDim = 32, MlpDim = 64 },
+            Alignment = Svg.ML.Autoencoder.ResidualAlignment.Stored,
+        };
+        using var encoder = new Svg.ML.Autoencoder.SvgEncoder(resnet, config);
+        var data = ml.Data.LoadFromEnumerable(_rows);
+        var images = ml.Transforms.LoadImages("Image", null, nameof(PathRow.ImagePath)).Fit(data).Transform(data);
+        var featurizer = ml.Transforms.SvgFeaturize(new SvgFeaturizerEstimator.Options
+        {
+            FeatureMapColumnName = "Map", Encoder = encoder, Alignment = Svg.ML.Autoencoder.ResidualAlignment.Stored,
+        }).Fit(images);
+        string path = Path.Combine(_dir, "resnet-featurizer.zip");
+        featurizer.Save(path);
+        using var loaded = SvgFeaturizerTransformer.Load(ml, path);
+
+        float[][] Maps(ITransformer t) => ml.Data.CreateEnumerable<MapOnly>(t.Transform(images), false).Select(m => m.Map).ToArray();
+        var expected = Maps(featurizer);
+        Assert.Equal((256 + 8) * 4 * 4, expected[0].Length);
+        Assert.Equal(expected, Maps(loaded));
+    }
+
     public sealed class MapOnly { public float[] Map { get; set; } = Array.Empty<float>(); }
 
     [Fact]
