@@ -13,10 +13,10 @@
 //
 // Without --dino the encoder is a tiny random-weight model: the accuracy it reaches is a plumbing check of the pipeline
 // (features stay aligned with their labels), not a claim about SVG features.
-using System.IO.Compression;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Svg.ML.Autoencoder;
+using Svg.ML.Data;
 using Svg.ML.Encoders;
 using Svg.ML.Encoders.DinoV3;
 using Svg.ML.MLNet;
@@ -27,14 +27,20 @@ var opts = Args.Parse(args);
 TorchRuntime.EnsureInitialized();
 if (opts.Threads is int threads) torch.set_num_threads(threads);
 
-const string dataDir = "/usr/share/datasets/fashion-mnist";
-string[] classNames = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot" };
+var classNames = FashionMnist.ClassNames;
 string work = Path.Combine(Path.GetTempPath(), "svgml-fashion-mnist-" + Environment.ProcessId);
 Directory.CreateDirectory(work);
 try
 {
-    var train = Idx.ToPngs(dataDir, "train", opts.Train, work);
-    var test = Idx.ToPngs(dataDir, "t10k", opts.Test, work);
+    // Fashion-MNIST's IDX files decoded and written as PNG files, so the pipeline decodes real image files.
+    List<ImageRow> Pngs(bool trainSplit, int count)
+    {
+        using var images = FashionMnist.Load(train: trainSplit, limit: count);
+        return images.SavePngs(work, trainSplit ? "train-" : "test-")
+                     .Select(f => new ImageRow { ImagePath = f.Path, Label = (uint)f.Label }).ToList();
+    }
+    var train = Pngs(trainSplit: true, opts.Train);
+    var test = Pngs(trainSplit: false, opts.Test);
     Console.WriteLine($"Fashion-MNIST: {train.Count} training and {test.Count} test images written as PNG files to {work}.");
 
     var ml = new MLContext(seed: 1) { GpuDeviceId = opts.Gpu, FallbackToCpu = true };
@@ -85,7 +91,7 @@ try
     var first = test[0];
     var p = engine.Predict(first);
     Console.WriteLine($"Saved to {modelPath} ({new FileInfo(modelPath).Length / 1024} KiB) and reloaded; " +
-                      $"first test image: true {classNames[first.Label]}, predicted {classNames[p.PredictedClass]}.");
+                      $"first test image: true {classNames[(int)first.Label]}, predicted {classNames[(int)p.PredictedClass]}.");
 }
 finally
 {
@@ -118,44 +124,6 @@ static class TinyEncoder
             MaskRatio = 0,
         });
     }
-}
-
-static class Idx
-{
-    /// <summary>Decodes the first <paramref name="count"/> images of an IDX split into PNG files.</summary>
-    public static List<ImageRow> ToPngs(string dir, string split, int count, string outDir)
-    {
-        string images = Path.Combine(dir, $"{split}-images-idx3-ubyte.gz"), labels = Path.Combine(dir, $"{split}-labels-idx1-ubyte.gz");
-        if (!File.Exists(images) || !File.Exists(labels))
-            throw new FileNotFoundException($"Fashion-MNIST not found in {dir}: sudo apt-get install dataset-fashion-mnist");
-        byte[] img = Read(images), lab = Read(labels);
-        int n = BigEndian(img, 4), h = BigEndian(img, 8), w = BigEndian(img, 12);
-        var rows = new List<ImageRow>();
-        var rgba = new byte[h * w * 4];
-        for (int i = 0; i < Math.Min(count, n); i++)
-        {
-            for (int p = 0; p < h * w; p++)
-            {
-                byte g = img[16 + i * h * w + p];
-                rgba[4 * p] = rgba[4 * p + 1] = rgba[4 * p + 2] = g;
-                rgba[4 * p + 3] = 255;
-            }
-            string path = Path.Combine(outDir, $"{split}-{i:D5}.png");
-            using (var im = MLImage.CreateFromPixels(w, h, MLPixelFormat.Rgba32, rgba)) im.Save(path);
-            rows.Add(new ImageRow { ImagePath = path, Label = lab[8 + i] });
-        }
-        return rows;
-    }
-
-    static byte[] Read(string path)
-    {
-        using var gz = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
-        using var ms = new MemoryStream();
-        gz.CopyTo(ms);
-        return ms.ToArray();
-    }
-
-    static int BigEndian(byte[] b, int o) => (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
 }
 
 sealed record Args(int Train, int Test, string? Dino, DinoV3Config Preset, string? Autoencoder, int Batch, int? Threads, int? Gpu)

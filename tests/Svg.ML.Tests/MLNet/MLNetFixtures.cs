@@ -58,7 +58,6 @@ public static class TinyModels
 /// <summary>Image files for tests: PNG writing (8-bit grayscale, RGBA) and Fashion-MNIST IDX decoding.</summary>
 public static class TestImages
 {
-    public const string FashionMnistDirectory = "/usr/share/datasets/fashion-mnist";
 
     /// <summary>A fresh temp folder, deleted by the caller.</summary>
     public static string TempFolder()
@@ -68,37 +67,21 @@ public static class TestImages
         return dir;
     }
 
-    /// <summary>Decodes the first <paramref name="count"/> images of a Fashion-MNIST split into 8-bit grayscale PNGs.</summary>
+    /// <summary>Decodes Fashion-MNIST images [skip, skip + count) of a split (Svg.ML's IDX reader) into 8-bit grayscale PNGs.</summary>
     public static List<(string Path, uint Label)> FashionMnistPngs(string folder, int count, bool train, int skip = 0)
     {
+        using var data = Svg.ML.Data.FashionMnist.Load(train, limit: skip + count);
         string prefix = train ? "train" : "t10k";
-        string images = Path.Combine(FashionMnistDirectory, $"{prefix}-images-idx3-ubyte.gz");
-        string labels = Path.Combine(FashionMnistDirectory, $"{prefix}-labels-idx1-ubyte.gz");
-        if (!File.Exists(images) || !File.Exists(labels))
-            throw new FileNotFoundException($"Fashion-MNIST is missing from {FashionMnistDirectory}: `apt-get install dataset-fashion-mnist` (.ci/run installs it).");
-        byte[] img = ReadGz(images), lab = ReadGz(labels);
-        int n = BigEndian(img, 4), h = BigEndian(img, 8), w = BigEndian(img, 12);
-        if (BigEndian(img, 0) != 0x803 || BigEndian(lab, 0) != 0x801 || BigEndian(lab, 4) != n) throw new InvalidDataException("not Fashion-MNIST IDX files");
         var result = new List<(string, uint)>();
-        for (int i = skip; i < skip + count && i < n; i++)
+        for (int i = skip; i < data.Count; i++)
         {
             string path = Path.Combine(folder, $"{prefix}-{i:D5}.png");
-            WriteGrayPng(path, w, h, img.AsSpan(16 + i * h * w, h * w));
-            result.Add((path, lab[8 + i]));
+            using var gray = data.Pixels[i].contiguous();
+            WriteGrayPng(path, data.Width, data.Height, gray.bytes);
+            result.Add((path, (uint)data.Labels[i]));
         }
         return result;
     }
-
-    static byte[] ReadGz(string path)
-    {
-        using var f = File.OpenRead(path);
-        using var gz = new GZipStream(f, CompressionMode.Decompress);
-        using var ms = new MemoryStream();
-        gz.CopyTo(ms);
-        return ms.ToArray();
-    }
-
-    static int BigEndian(byte[] b, int o) => (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
 
     /// <summary>Writes an 8-bit grayscale PNG (colour type 0), the format of many real-world grayscale images.</summary>
     public static void WriteGrayPng(string path, int width, int height, ReadOnlySpan<byte> gray)
