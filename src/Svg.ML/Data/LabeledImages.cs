@@ -92,6 +92,31 @@ public sealed class LabeledImages : IDisposable
         }
     }
 
+    /// <summary>
+    /// Writes images [start, start + count) as PNG files <c>{prefix}{index:D5}.png</c> in <paramref name="folder"/>
+    /// (RGBA, grayscale repeated), so that file-based pipelines (ML.NET <c>LoadImages</c>) can read them.
+    /// Returns each file's path and label.
+    /// </summary>
+    public List<(string Path, long Label)> SavePngs(string folder, string prefix = "", int start = 0, int? count = null)
+    {
+        int n = Math.Min(count ?? Count - start, Count - start);
+        Directory.CreateDirectory(folder);
+        using var scope = NewDisposeScope();
+        var rgb = Pixels.narrow(0, start, n).expand(-1, 3, -1, -1);                               // [n, 3, H, W]
+        var alpha = full(new long[] { n, 1, Height, Width }, 255, ScalarType.Byte);
+        byte[] rgba = cat(new[] { rgb, alpha }, 1).permute(0, 2, 3, 1).contiguous().bytes.ToArray(); // [n, H, W, 4]
+        int stride = Height * Width * 4;
+        var files = new List<(string, long)>(n);
+        for (int i = 0; i < n; i++)
+        {
+            string path = System.IO.Path.Combine(folder, $"{prefix}{start + i:D5}.png");
+            using (var image = Microsoft.ML.Data.MLImage.CreateFromPixels(Width, Height, Microsoft.ML.Data.MLPixelFormat.Rgba32, rgba.AsSpan(i * stride, stride)))
+                image.Save(path);
+            files.Add((path, Labels[start + i]));
+        }
+        return files;
+    }
+
     /// <summary>The first <paramref name="count"/> images (a copy; the identity records the selection).</summary>
     public LabeledImages Take(int count)
     {

@@ -27,15 +27,19 @@ public static class OneDnnConvolutionGuard
 
     const string GlobalContextSymbol = "_ZN2at13globalContextEv";                     // at::globalContext()
     const string SetMkldnnSymbol = "_ZN2at7Context20setUserEnabledMkldnnEb";           // at::Context::setUserEnabledMkldnn(bool)
+    const string SetNnpackSymbol = "_ZN2at7Context20setUserEnabledNNPACKEb";           // at::Context::setUserEnabledNNPACK(bool)
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate IntPtr GlobalContextFn();
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate void SetMkldnnFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate void SetFlagFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
     /// <summary>Runs the self-test once (call after TorchSharp's CPU backend is initialised) and disables oneDNN if it fails.</summary>
     internal static void Apply()
     {
         try
         {
+            // NNPACK is ATen's fallback when oneDNN is not used; on CPUs it does not support, every convolution that
+            // probes it prints "Could not initialize NNPACK". Svg.ML never needs it: keep ATen from probing.
+            SetContextFlag(SetNnpackSymbol, false, out _);
             string? mode = Environment.GetEnvironmentVariable("SVGML_ONEDNN")?.Trim().ToLowerInvariant();
             if (mode == "on") { Status = "SVGML_ONEDNN=on: oneDNN left enabled"; return; }
             if (mode != "off")
@@ -45,7 +49,7 @@ public static class OneDnnConvolutionGuard
                 Status = $"oneDNN convolutions wrong on this CPU (self-test error {error:E1})";
             }
             else Status = "SVGML_ONEDNN=off";
-            Disabled = DisableMkldnn(out string how);
+            Disabled = SetContextFlag(SetMkldnnSymbol, false, out string how);
             Status += Disabled ? "; oneDNN disabled for ATen" : "; could not disable oneDNN: " + how;
         }
         catch (Exception e)
@@ -84,19 +88,20 @@ public static class OneDnnConvolutionGuard
         return worst;
     }
 
-    static bool DisableMkldnn(out string how)
+    /// <summary>Calls <c>at::globalContext().setUserEnabled…(value)</c> through the symbol exported by libtorch_cpu.</summary>
+    static bool SetContextFlag(string setterSymbol, bool value, out string how)
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) { how = "only supported on Linux and macOS"; return false; }
         string lib = OperatingSystem.IsMacOS() ? "libtorch_cpu.dylib" : "libtorch_cpu.so";
         if (!NativeLibrary.TryLoad(lib, out IntPtr handle)) { how = lib + " not loadable"; return false; }
         if (!NativeLibrary.TryGetExport(handle, GlobalContextSymbol, out IntPtr getContext) ||
-            !NativeLibrary.TryGetExport(handle, SetMkldnnSymbol, out IntPtr setMkldnn))
+            !NativeLibrary.TryGetExport(handle, setterSymbol, out IntPtr setter))
         {
             how = "at::Context symbols not exported";
             return false;
         }
         IntPtr context = Marshal.GetDelegateForFunctionPointer<GlobalContextFn>(getContext)();
-        Marshal.GetDelegateForFunctionPointer<SetMkldnnFn>(setMkldnn)(context, false);
+        Marshal.GetDelegateForFunctionPointer<SetFlagFn>(setter)(context, value);
         how = "";
         return true;
     }

@@ -107,4 +107,20 @@ public class IdxReaderTests : IDisposable
         Assert.Equal(0f, (native[.., 1..2] - expected).abs().max().item<float>());
         foreach (var (a, b) in batches) { a.Dispose(); b.Dispose(); }
     }
+
+    [Fact]
+    public void SavePngs_WritesFilesThatDecodeToTheSamePixels()
+    {
+        TestData.FashionMnist("t10k-images-idx3-ubyte.gz");
+        using var data = FashionMnist.Load(limit: 5);
+        var files = data.SavePngs(_dir, "t-", start: 2, count: 3);
+        Assert.Equal(new[] { "t-00002.png", "t-00003.png", "t-00004.png" }, files.Select(f => Path.GetFileName(f.Path)).ToArray());
+        Assert.Equal(data.Labels[2..5], files.Select(f => f.Label).ToArray());
+        for (int i = 0; i < 3; i++)
+        {
+            using var decoded = ImageTensors.Load(files[i].Path);                         // [3, 28, 28] RGB
+            using var expected = data.Pixels[2 + i].expand(3, -1, -1);
+            Assert.Equal(expected.contiguous().data<byte>().ToArray(), decoded.data<byte>().ToArray());
+        }
+    }
 }

@@ -16,22 +16,9 @@ namespace Svg.ML.Tests.Diffusion;
 /// </summary>
 public class OfficialKeysTests
 {
-    static JsonObject Keys => JsonNode.Parse(File.ReadAllText(Path.Combine(GoldenCase.Folder, "keys_official.json")))!.AsObject();
-
-    static Dictionary<string, long[]> Shapes(JsonArray keys) =>
-        keys.ToDictionary(e => e![0]!.GetValue<string>(), e => e![1]!.AsArray().Select(d => d!.GetValue<long>()).ToArray());
-
-    static void AssertSameKeys(Dictionary<string, long[]> expected, nn.Module module)
-    {
-        var actual = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
-        var missing = expected.Keys.Except(actual.Keys).Order().ToList();
-        var extra = actual.Keys.Except(expected.Keys).Order().ToList();
-        var shapes = expected.Keys.Intersect(actual.Keys)
-            .Where(k => !expected[k].SequenceEqual(actual[k]))
-            .Select(k => $"{k}: [{string.Join(",", actual[k])}] vs official [{string.Join(",", expected[k])}]").ToList();
-        Assert.True(missing.Count == 0 && extra.Count == 0 && shapes.Count == 0,
-            $"missing: {string.Join(", ", missing)}\nextra: {string.Join(", ", extra)}\nshapes: {string.Join("; ", shapes)}");
-    }
+    static JsonObject Keys => OfficialKeys.Json;
+    static Dictionary<string, long[]> Shapes(JsonArray keys) => OfficialKeys.Shapes(keys);
+    static void AssertSameKeys(Dictionary<string, long[]> expected, nn.Module module) => OfficialKeys.AssertSameKeys(expected, module, module.GetName());
 
     [Fact]
     public void DiT_XL_from_its_released_config_has_the_official_keys_shapes_and_parameter_count()

@@ -16,32 +16,14 @@ namespace Svg.ML.Tests.Encoders;
 /// </summary>
 public class EncoderKeysTests
 {
-    static readonly JsonObject Official = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.TestProjectDir, "Golden", "keys_official.json")))!.AsObject();
-
-    static Dictionary<string, long[]> OfficialKeys(JsonArray list) =>
-        list.ToDictionary(e => e![0]!.GetValue<string>(), e => e![1]!.AsArray().Select(d => d!.GetValue<long>()).ToArray());
-
-    static Dictionary<string, long[]> ModelKeys(torch.nn.Module module) =>
-        module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
-
-    static void AssertSameKeys(Dictionary<string, long[]> expected, Dictionary<string, long[]> actual, string what)
-    {
-        var missing = expected.Keys.Except(actual.Keys).ToList();
-        var extra = actual.Keys.Except(expected.Keys).ToList();
-        var shapes = expected.Keys.Intersect(actual.Keys).Where(k => !expected[k].SequenceEqual(actual[k]))
-            .Select(k => $"{k}: [{string.Join(",", actual[k])}] vs official [{string.Join(",", expected[k])}]").ToList();
-        Assert.True(missing.Count == 0 && extra.Count == 0 && shapes.Count == 0,
-            $"{what}: missing {string.Join(", ", missing.Take(10))}; unexpected {string.Join(", ", extra.Take(10))}; shapes {string.Join("; ", shapes.Take(10))}");
-    }
-
     [Fact]
     public void DinoV3_ViTSPlus16_has_the_official_keys_shapes_and_parameter_count()
     {
         TorchRuntime.EnsureInitialized();
-        var official = Official["dinov3_vits16plus"]!.AsObject();
+        var official = OfficialKeys.Json["dinov3_vits16plus"]!.AsObject();
         using var model = new DinoVisionTransformer(DinoV3Config.ViTSPlus16);
-        var keys = ModelKeys(model);
-        AssertSameKeys(OfficialKeys(official["keys"]!.AsArray()), keys, "dinov3_vits16plus");
+        var keys = OfficialKeys.Shapes(model);
+        OfficialKeys.AssertSameKeys(OfficialKeys.Shapes(official["keys"]!.AsArray()), keys, "dinov3_vits16plus");
         Assert.Equal(official["num_tensors"]!.GetValue<int>(), keys.Count);
         Assert.Equal(official["num_params"]!.GetValue<long>(), StateDict.ParameterCount(model));
     }
@@ -50,13 +32,13 @@ public class EncoderKeysTests
     public void SvgEncoder_released_has_the_official_encoder_keys_and_counts()
     {
         TorchRuntime.EnsureInitialized();
-        var official = Official["svg_autoencoder"]!.AsObject();
+        var official = OfficialKeys.Json["svg_autoencoder"]!.AsObject();
         using var svg = SvgEncoder.CreateReleased();
         Assert.True(svg.Config.MaskRatio > 0);
-        var keys = ModelKeys(svg);
+        var keys = OfficialKeys.Shapes(svg);
         var groups = new[] { "mask_token", "encoder", "extra_vit", "norm_vit" };   // "decoder" belongs to the LDM decoder
-        var expected = groups.SelectMany(g => OfficialKeys(official["keys"]![g]!.AsArray())).ToDictionary(kv => kv.Key, kv => kv.Value);
-        AssertSameKeys(expected, keys, "svg_autoencoder encoder groups");
+        var expected = groups.SelectMany(g => OfficialKeys.Shapes(official["keys"]![g]!.AsArray())).ToDictionary(kv => kv.Key, kv => kv.Value);
+        OfficialKeys.AssertSameKeys(expected, keys, "svg_autoencoder encoder groups");
 
         // num_params of keys_official counts every state_dict element of the group (parameters and buffers).
         var state = svg.state_dict();
@@ -83,7 +65,7 @@ public class EncoderKeysTests
     {
         TorchRuntime.EnsureInitialized();
         using var vits = new DinoVisionTransformer(DinoV3Config.ViTS16);
-        var keys = ModelKeys(vits);
+        var keys = OfficialKeys.Shapes(vits);
         Assert.Equal(new long[] { 1536, 384 }, keys["blocks.11.mlp.fc1.weight"]);
         Assert.Equal(new long[] { 384, 1536 }, keys["blocks.11.mlp.fc2.weight"]);
         Assert.DoesNotContain(keys.Keys, k => k.Contains(".mlp.w"));
@@ -100,7 +82,7 @@ public class EncoderKeysTests
     {
         TorchRuntime.EnsureInitialized();
         using var model = new ResidualEncoder(ResidualEncoderConfig.Released with { NumLayers = 2 });
-        var keys = ModelKeys(model);
+        var keys = OfficialKeys.Shapes(model);
         Assert.Equal(new long[] { 1, 257, 384 }, keys["encoder.pos_embedding"]);
         Assert.Equal(new long[] { 1152, 384 }, keys["encoder.layers.encoder_layer_1.self_attention.in_proj_weight"]);
         Assert.Equal(new long[] { 1536, 384 }, keys["encoder.layers.encoder_layer_1.mlp.0.weight"]);

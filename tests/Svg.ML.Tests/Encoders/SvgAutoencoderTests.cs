@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Svg.ML.Autoencoder;
 using Svg.ML.Checkpoints;
 using Svg.ML.Runtime;
@@ -15,16 +14,12 @@ public class SvgAutoencoderTests
     public void Released_autoencoder_has_exactly_the_official_DinoDecoder_keys_and_counts()
     {
         TorchRuntime.EnsureInitialized();
-        var official = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.TestProjectDir, "Golden", "keys_official.json")))!["svg_autoencoder"]!;
+        var official = OfficialKeys.Json["svg_autoencoder"]!;
         var expected = official["keys"]!.AsObject()
-            .SelectMany(g => g.Value!.AsArray())
-            .ToDictionary(e => e![0]!.GetValue<string>(), e => e![1]!.AsArray().Select(d => d!.GetValue<long>()).ToArray());
+            .SelectMany(g => OfficialKeys.Shapes(g.Value!.AsArray())).ToDictionary(kv => kv.Key, kv => kv.Value);
 
         using var model = SvgAutoencoder.CreateReleased(META);
-        var actual = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
-        Assert.Empty(expected.Keys.Except(actual.Keys));
-        Assert.Empty(actual.Keys.Except(expected.Keys));
-        Assert.All(expected, kv => Assert.Equal(kv.Value, actual[kv.Key]));
+        OfficialKeys.AssertSameKeys(expected, model, "svg_autoencoder (all groups)");
         long total = official["num_params"]!.AsObject().Sum(kv => kv.Value!.GetValue<long>());
         Assert.Equal(total, model.state_dict().Sum(kv => kv.Value.numel()));   // parameters + buffers, as counted there
     }

@@ -1,0 +1,394 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using Svg.ML.Data;
+using Svg.ML.Diffusion;
+using Svg.ML.Runtime;
+using Svg.ML.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Svg.ML.MLNet;
+
+/// <summary>
+/// Trains a class-conditional SVG diffusion model (stage 2) on an IDataView: a feature column (C×h×w SVG features, as
+/// <see cref="SvgFeaturizerTransformer"/> makes) or an image column featurized on the fly (with a feature cache), and
+/// a key-typed label (MapValueToKey). <see cref="Fit"/> runs <see cref="DiffusionTraining"/> (AdamW, EMA, label dropout,
+/// time shift, checkpoints and resume) and returns an <see cref="SvgGenerator"/> sampling with the EMA weights.
+/// Progress: <see cref="Options.Progress"/> after every step, and messages in <see cref="MLContext.Log"/>.
+/// </summary>
+public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
+{
+    const string Component = "SvgDiffusionTrainer";
+
+    /// <summary>Every setting of the trainer (defaults: the official SVG recipe).</summary>
+    public sealed class Options
+    {
+        /// <summary>The feature column: a float vector with dimensions [C, h, w] (h = w).</summary>
+        public string FeatureColumnName = "Features";
+
+        /// <summary>Instead of <see cref="FeatureColumnName"/>: an image column, featurized with <see cref="Featurizer"/>.</summary>
+        public string? ImageColumnName;
+
+        /// <summary>The fitted featurizer for <see cref="ImageColumnName"/> (its feature map output is used; its learned
+        /// per-channel statistics become the normalisation unless <see cref="Normalizer"/> is given).</summary>
+        public SvgFeaturizerTransformer? Featurizer;
+
+        /// <summary>With <see cref="ImageColumnName"/>: a feature-cache folder, so a second Fit on the same images and
+        /// featurizer skips the featurization (null: featurize once per Fit, in memory).</summary>
+        public string? FeatureCacheDirectory;
+
+        /// <summary>The label column: a key type (MapValueToKey); its key count is the number of classes.</summary>
+        public string LabelColumnName = "Label";
+
+        /// <summary>Model size preset: S, B, L, XL or XXL (sized to the data's channels, grid and classes).</summary>
+        public string ModelPreset = "S";
+
+        /// <summary>Explicit width, overriding the preset's.</summary>
+        public int? HiddenSize;
+
+        /// <summary>Explicit depth, overriding the preset's.</summary>
+        public int? Depth;
+
+        /// <summary>Explicit head count, overriding the preset's.</summary>
+        public int? NumHeads;
+
+        /// <summary>A complete model configuration (overrides the preset and sizes; must match the data).</summary>
+        public SvgDiTConfig? Model;
+
+        /// <summary>Total optimisation steps (set this or <see cref="Epochs"/>).</summary>
+        public long? Steps;
+
+        /// <summary>Passes over the data (set this or <see cref="Steps"/>).</summary>
+        public int? Epochs;
+
+        /// <summary>Samples per step (official 256).</summary>
+        public int BatchSize = 256;
+
+        /// <summary>AdamW learning rate (official 1e-4).</summary>
+        public double LearningRate = 1e-4;
+
+        /// <summary>AdamW weight decay (official 0).</summary>
+        public double WeightDecay;
+
+        /// <summary>EMA decay per step (official 0.9999; lower it for short runs).</summary>
+        public double EmaDecay = 0.9999;
+
+        /// <summary>Label dropout for classifier-free guidance (official 0.1).</summary>
+        public double ClassDropout = 0.1;
+
+        /// <summary>Training time shift (official 0.4).</summary>
+        public double TimeShift = RectifiedFlow.TrainingShift;
+
+        /// <summary>Seed of the run; null = drawn from the MLContext (deterministic when it was created with a seed).</summary>
+        public long? Seed;
+
+        /// <summary>Checkpoint folder (null: none).</summary>
+        public string? CheckpointDirectory;
+
+        /// <summary>A checkpoint every this many steps.</summary>
+        public int CheckpointEvery = 1000;
+
+        /// <summary>Continue from the newest checkpoint in <see cref="CheckpointDirectory"/> (same settings and data).</summary>
+        public bool Resume = true;
+
+        /// <summary>Receives a report after every step.</summary>
+        public IProgress<TrainingProgress>? Progress;
+
+        /// <summary>Stops training after the current step (a checkpoint is written when enabled) with an
+        /// <see cref="OperationCanceledException"/>.</summary>
+        public CancellationToken CancellationToken;
+
+        /// <summary>Fixed per-channel statistics (e.g. the official <c>dinov3_sp_stats.pt</c>); not disposed by the trainer.</summary>
+        public FeatureNormalizer? Normalizer;
+
+        /// <summary>The generator's sampler settings.</summary>
+        public SamplerOptions Sampler = new();
+
+        /// <summary>A fitted decoder, so that the generator can output images (shared, not owned).</summary>
+        public SvgDecoderTransformer? Decoder;
+
+        /// <summary>The generator's feature output column (null: none).</summary>
+        public string? GeneratedFeatureColumnName = "GeneratedFeatures";
+
+        /// <summary>The generator's image output column (with <see cref="Decoder"/>; null: none).</summary>
+        public string? GeneratedImageColumnName = "GeneratedImage";
+
+        /// <summary>The generator's optional seed column.</summary>
+        public string? SeedColumnName;
+
+        /// <summary>Rows the generator samples together (0: device default).</summary>
+        public int GenerationBatchSize;
+
+        /// <summary>CUDA device; null = the MLContext's <see cref="MLContext.GpuDeviceId"/>.</summary>
+        public int? GpuDeviceId;
+
+        /// <summary>Use the CPU when the GPU is unavailable; null = the MLContext's <see cref="MLContext.FallbackToCpu"/>.</summary>
+        public bool? FallbackToCpu;
+
+        internal Options Clone() => (Options)MemberwiseClone();
+    }
+
+    readonly ContextRef _context;
+    readonly Options _options;
+
+    /// <summary>Creates the trainer; device, seed and log come from <paramref name="mlContext"/>.</summary>
+    public SvgDiffusionTrainer(MLContext mlContext, Options options) : this(new ContextRef(mlContext), options) { }
+
+    internal SvgDiffusionTrainer(ContextRef context, Options options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.ImageColumnName is not null && options.Featurizer is null)
+            throw new ArgumentException("ImageColumnName needs a fitted Featurizer.");
+        if (options.Featurizer is { } f && f.FeatureMapColumnName is null)
+            throw new ArgumentException("The featurizer must output the feature map (FeatureMapColumnName).");
+        if ((options.Steps is null) == (options.Epochs is null))
+            throw new ArgumentException("Set exactly one of Steps and Epochs.");
+        _context = context;
+        _options = options.Clone();
+    }
+
+    /// <summary>The input schema (the generator adds columns to generation inputs, not to training data).</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        if (!SchemaShapes.TryFind(inputSchema, _options.LabelColumnName, out var label)) throw SchemaErrors.Missing("label", _options.LabelColumnName);
+        if (!label.IsKey) throw SchemaErrors.WrongType("label", label.Name, "a key type (use MapValueToKey)", SchemaShapes.Describe(label));
+        string input = _options.ImageColumnName ?? _options.FeatureColumnName;
+        if (!SchemaShapes.TryFind(inputSchema, input, out var col)) throw SchemaErrors.Missing(_options.ImageColumnName is null ? "features" : "images", input);
+        return inputSchema;
+    }
+
+    /// <summary>Reads the features and labels, trains, and returns the generator.</summary>
+    public SvgGenerator Fit(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        TorchRuntime.EnsureInitialized();
+        var ml = _context.Resolve();
+        var device = TorchRuntime.ResolveDevice(_options.GpuDeviceId ?? ml.GpuDeviceId, _options.FallbackToCpu ?? ml.FallbackToCpu);
+        long seed = _options.Seed ?? SvgHost.Seed(ml, null, Component);
+
+        var labelCol = input.Schema.GetColumnOrNull(_options.LabelColumnName) ?? throw SchemaErrors.Missing("label", _options.LabelColumnName);
+        if (labelCol.Type is not KeyDataViewType { RawType: var raw, Count: > 0 } key || raw != typeof(uint))
+            throw SchemaErrors.WrongType("label", labelCol.Name, "a UInt32 key type (use MapValueToKey)", labelCol.Type);
+        int classes = checked((int)key.Count);
+
+        IDataView view = input;
+        string featureName = _options.FeatureColumnName;
+        if (_options.ImageColumnName is { } images)
+        {
+            var f = _options.Featurizer!;
+            if (f.InputColumnName != images)
+                throw new ArgumentException($"The featurizer reads column '{f.InputColumnName}', not ImageColumnName '{images}'.");
+            view = f.Transform(input);
+            featureName = f.FeatureMapColumnName!;
+        }
+        var featureCol = view.Schema.GetColumnOrNull(featureName) ?? throw SchemaErrors.Missing("features", featureName);
+        if (featureCol.Type is not VectorDataViewType { ItemType: var item, Dimensions.Length: 3 } vt || item != NumberDataViewType.Single)
+            throw SchemaErrors.WrongType("features", featureName, "a float vector with dimensions [C, h, w] (SvgFeaturize's feature map)", featureCol.Type);
+        int[] dims = vt.Dimensions.ToArray();
+        labelCol = view.Schema[_options.LabelColumnName];
+
+        DiffusionDataset dataset;
+        Tensor? inMemory = null;
+        if (_options.ImageColumnName is not null && _options.FeatureCacheDirectory is { } cacheDir)
+        {
+            var labels = ReadLabels(view, labelCol);      // the rows the featurizer keeps (it may skip bad images)
+            var cacheKey = CacheKey(input, _options.Featurizer!, labelCol.Name);
+            long count = labels.Length;
+            var cached = new FeatureCache(cacheDir).GetOrCompute(cacheKey, count, Math.Max(1, _options.Featurizer!.BatchSize),
+                ChunkReader(view, featureCol, dims, count));
+            SvgHost.Info(ml, Component, $"features of {count} images from the feature cache {cached.Path}");
+            dataset = DiffusionDataset.FromCache(cached, labels, classes);
+        }
+        else
+        {
+            var (features, labels) = ReadAll(view, featureCol, labelCol, dims);
+            inMemory = features;
+            dataset = DiffusionDataset.FromFeatures(features, labels, classes);
+        }
+
+        FeatureNormalizer? featurizerStats = null;
+        try
+        {
+            var normalizer = _options.Normalizer;
+            if (normalizer is null && _options.Featurizer is { } fz && _options.ImageColumnName is not null)
+            {
+                featurizerStats = fz.ToFeatureNormalizer();
+                normalizer = featurizerStats;
+            }
+            var trainingOptions = new DiffusionTrainingOptions
+            {
+                Model = ResolveModel(dims[0], dims[1], classes),
+                ClassDropout = _options.ClassDropout,
+                TimeShift = _options.TimeShift,
+                EmaDecay = _options.EmaDecay,
+                Normalizer = normalizer,
+                Steps = _options.Steps,
+                Epochs = _options.Epochs,
+                BatchSize = _options.BatchSize,
+                LearningRate = _options.LearningRate,
+                WeightDecay = _options.WeightDecay,
+                Seed = seed,
+                CheckpointDirectory = _options.CheckpointDirectory,
+                CheckpointEvery = _options.CheckpointEvery,
+                Resume = _options.Resume,
+                Device = device,
+                Progress = _options.Progress,
+                CancellationToken = _options.CancellationToken,
+                Log = message => SvgHost.Info(ml, Component, message),
+            };
+            SvgHost.Info(ml, Component, $"training on {dataset.Count} samples [{string.Join("×", dims)}], {classes} classes, seed {seed}, device {device}");
+            var result = DiffusionTraining.Train(dataset, trainingOptions);
+            result.Model.Dispose();    // the generator samples with the EMA weights
+            SvgHost.Info(ml, Component, $"trained {result.Steps} steps in {result.Elapsed.TotalSeconds:F1} s, final loss {result.LossHistory.LastOrDefault():G4}");
+            var generatorOptions = new SvgGenerator.Options
+            {
+                LabelColumnName = _options.LabelColumnName,
+                SeedColumnName = _options.SeedColumnName,
+                FeatureColumnName = _options.GeneratedFeatureColumnName,
+                ImageColumnName = _options.Decoder is null ? null : _options.GeneratedImageColumnName,
+                Seed = seed,
+                BatchSize = _options.GenerationBatchSize,
+                Sampler = _options.Sampler,
+            };
+            return SvgGenerator.FromTraining(ml, generatorOptions, result.EmaModel, result.Normalizer, _options.Decoder?.Model, device);
+        }
+        finally
+        {
+            featurizerStats?.Dispose();
+            inMemory?.Dispose();
+        }
+    }
+
+    SvgDiTConfig ResolveModel(int channels, int grid, int classes)
+    {
+        if (_options.Model is { } explicitConfig) return explicitConfig with { ClassDropoutProb = _options.ClassDropout };
+        var preset = _options.ModelPreset.ToUpperInvariant() switch
+        {
+            "S" => SvgDiTConfig.S, "B" => SvgDiTConfig.B, "L" => SvgDiTConfig.L, "XL" => SvgDiTConfig.XL, "XXL" => SvgDiTConfig.XXL,
+            _ => throw new ArgumentException($"Unknown ModelPreset '{_options.ModelPreset}': use S, B, L, XL or XXL."),
+        };
+        return preset with
+        {
+            InChannels = channels,
+            GridSize = grid,
+            NumClasses = classes,
+            HiddenSize = _options.HiddenSize ?? preset.HiddenSize,
+            Depth = _options.Depth ?? preset.Depth,
+            NumHeads = _options.NumHeads ?? preset.NumHeads,
+            ClassDropoutProb = _options.ClassDropout,
+        };
+    }
+
+    // ---- reading the data ----
+
+    static uint ReadKey(ValueGetter<uint> getter, string column, long row)
+    {
+        uint v = 0;
+        getter(ref v);
+        if (v == 0) throw new SvgDataException(column, row, "missing label (key value 0).");
+        return v;
+    }
+
+    /// <summary>All features [N, C, h, w] and labels (class indices) in one pass.</summary>
+    static (Tensor Features, long[] Labels) ReadAll(IDataView view, DataViewSchema.Column featureCol, DataViewSchema.Column labelCol, int[] dims)
+    {
+        int size = dims[0] * dims[1] * dims[2];
+        var values = new List<float[]>();
+        var labels = new List<long>();
+        using (var cursor = view.GetRowCursor(new[] { featureCol, labelCol }))
+        {
+            var getFeatures = cursor.GetGetter<VBuffer<float>>(featureCol);
+            var getLabel = cursor.GetGetter<uint>(labelCol);
+            VBuffer<float> v = default;
+            while (cursor.MoveNext())
+            {
+                labels.Add(ReadKey(getLabel, labelCol.Name, cursor.Position) - 1L);
+                getFeatures(ref v);
+                if (v.Length != size) throw new SvgDataException(featureCol.Name, cursor.Position, $"the vector has {v.Length} values, expected {size}.");
+                var dense = new float[size];
+                v.CopyTo(dense);
+                values.Add(dense);
+            }
+        }
+        if (values.Count == 0) throw new InvalidOperationException($"{Component}: the training data has no rows.");
+        var all = new float[(long)values.Count * size];
+        for (int i = 0; i < values.Count; i++) values[i].CopyTo(all, (long)i * size);
+        return (tensor(all).reshape(values.Count, dims[0], dims[1], dims[2]), labels.ToArray());
+    }
+
+    static long[] ReadLabels(IDataView view, DataViewSchema.Column labelCol)
+    {
+        var labels = new List<long>();
+        using var cursor = view.GetRowCursor(new[] { labelCol });
+        var getLabel = cursor.GetGetter<uint>(labelCol);
+        while (cursor.MoveNext()) labels.Add(ReadKey(getLabel, labelCol.Name, cursor.Position) - 1L);
+        return labels.ToArray();
+    }
+
+    /// <summary>Sequential chunks of the feature column for the feature cache (which asks for them in order).</summary>
+    static Func<long, long, Tensor> ChunkReader(IDataView view, DataViewSchema.Column featureCol, int[] dims, long total)
+    {
+        DataViewRowCursor? cursor = null;
+        ValueGetter<VBuffer<float>>? getter = null;
+        long next = 0;
+        int size = dims[0] * dims[1] * dims[2];
+        return (start, count) =>
+        {
+            if (start != next) throw new InvalidOperationException("feature chunks must be read in order");
+            cursor ??= view.GetRowCursor(new[] { featureCol });
+            getter ??= cursor.GetGetter<VBuffer<float>>(featureCol);
+            var data = new float[count * size];
+            VBuffer<float> v = default;
+            for (long i = 0; i < count; i++)
+            {
+                if (!cursor.MoveNext()) throw new InvalidOperationException("the data has fewer rows than counted");
+                getter(ref v);
+                if (v.Length != size) throw new SvgDataException(featureCol.Name, cursor.Position, $"the vector has {v.Length} values, expected {size}.");
+                v.CopyTo(data.AsSpan((int)(i * size), size));
+            }
+            next = start + count;
+            if (next >= total) cursor.Dispose();
+            return tensor(data).reshape(count, dims[0], dims[1], dims[2]);
+        };
+    }
+
+    /// <summary>
+    /// The cache key of the featurized images: the featurizer's weights and settings, and a SHA-256 over every image's
+    /// size and pixels and every label (one decoding pass, no encoder forward).
+    /// </summary>
+    static FeatureCacheKey CacheKey(IDataView input, SvgFeaturizerTransformer featurizer, string labelName)
+    {
+        var imageCol = input.Schema[featurizer.InputColumnName];
+        var labelCol = input.Schema[labelName];
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long count = 0;
+        using (var cursor = input.GetRowCursor(new[] { imageCol, labelCol }))
+        {
+            var getImage = cursor.GetGetter<MLImage>(imageCol);
+            var getLabel = cursor.GetGetter<uint>(labelCol);
+            MLImage? image = null;
+            var header = new byte[16];
+            while (cursor.MoveNext())
+            {
+                uint label = 0;
+                getLabel(ref label);
+                try { getImage(ref image!); }
+                catch (Exception e) when (e is not OperationCanceledException) { image = null; sha.AppendData(System.Text.Encoding.UTF8.GetBytes(e.GetType().Name)); }
+                BitConverter.TryWriteBytes(header.AsSpan(0), image?.Width ?? -1);
+                BitConverter.TryWriteBytes(header.AsSpan(4), image?.Height ?? -1);
+                BitConverter.TryWriteBytes(header.AsSpan(8), image is null ? -1 : (int)image.PixelFormat);
+                BitConverter.TryWriteBytes(header.AsSpan(12), label);
+                sha.AppendData(header);
+                if (image is not null) sha.AppendData(image.Pixels);
+                count++;
+            }
+        }
+        string identity = $"images:{count}:" + Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
+        return new FeatureCacheKey("SvgFeaturizer", featurizer.WeightsFingerprint(), featurizer.SettingsDescription(),
+                                   featurizer.ImageSize, identity, "SvgFeaturizer feature map");
+    }
+}
