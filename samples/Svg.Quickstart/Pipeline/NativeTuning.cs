@@ -12,10 +12,6 @@ namespace Svg.Quickstart;
 /// <item><see cref="KeepFreedMemory"/>: glibc keeps freed blocks instead of returning them to the kernel (mallopt),
 /// so the megabyte-sized buffers libtorch allocates at every step do not fault in fresh pages each time: 40 % less
 /// CPU time per stage-1 step, 10 % per stage-2 step.</item>
-/// <item><see cref="DisableNnpack"/>: where oneDNN is off (Svg.ML's OneDnnConvolutionGuard switches it off on CPUs
-/// whose oneDNN convolutions are wrong), libtorch tries NNPACK for every convolution of a batch of 16 or more and, on
-/// CPUs NNPACK does not support, prints "Could not initialize NNPACK! Reason: Unsupported hardware." each time
-/// before using the same fallback kernels. Switching NNPACK off keeps the output readable.</item>
 /// </list>
 /// </summary>
 public static class NativeTuning
@@ -49,25 +45,5 @@ public static class NativeTuning
             return ok;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return false; }
-    }
-
-    const string GlobalContextSymbol = "_ZN2at13globalContextEv";                 // at::globalContext()
-    const string SetNnpackSymbol = "_ZN2at7Context20setUserEnabledNNPACKEb";      // at::Context::setUserEnabledNNPACK(bool)
-
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate IntPtr GlobalContextFn();
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate void SetFlagFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
-
-    /// <summary>Disables NNPACK (<c>at::globalContext().setUserEnabledNNPACK(false)</c>); call once libtorch is loaded.</summary>
-    public static bool DisableNnpack()
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return false;
-        string lib = OperatingSystem.IsMacOS() ? "libtorch_cpu.dylib" : "libtorch_cpu.so";
-        if (!NativeLibrary.TryLoad(lib, out IntPtr handle)) return false;
-        if (!NativeLibrary.TryGetExport(handle, GlobalContextSymbol, out IntPtr getContext) ||
-            !NativeLibrary.TryGetExport(handle, SetNnpackSymbol, out IntPtr setNnpack))
-            return false;
-        IntPtr context = Marshal.GetDelegateForFunctionPointer<GlobalContextFn>(getContext)();
-        Marshal.GetDelegateForFunctionPointer<SetFlagFn>(setNnpack)(context, false);
-        return true;
     }
 }

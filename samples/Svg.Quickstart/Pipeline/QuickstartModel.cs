@@ -5,6 +5,9 @@ using Svg.ML.Checkpoints;
 using Svg.ML.Diffusion;
 using Svg.ML.Encoders;
 using Svg.ML.Encoders.DinoV3;
+using Svg.ML.MLNet;
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -136,8 +139,9 @@ public static class Architecture
 /// <summary>
 /// A trained quickstart model: the SVG encoder (frozen base + residual, stored alignment), the decoder, the DiT (EMA
 /// weights) and its feature normalisation. Saved as a folder: <c>manifest.json</c> (sizes, configs, alignment,
-/// class names) and safetensors files for the residual encoder, the decoder, the DiT and the normaliser. The base
-/// weights are not copied: ResNet18 comes from ML.NET's NuGet package, DINOv3 from the recorded path.
+/// class names) and safetensors files for the residual encoder, the decoder, the DiT and the normaliser (the base
+/// weights are not copied: ResNet18 comes from ML.NET's NuGet package, DINOv3 from the recorded path), plus
+/// <c>generator.zip</c>: the DiT, normaliser and decoder as an ML.NET <see cref="SvgGenerator"/> (<see cref="SvgModel"/> format).
 /// </summary>
 public sealed class QuickstartModel : IDisposable
 {
@@ -160,10 +164,14 @@ public sealed class QuickstartModel : IDisposable
     public FeatureNormalizer Normalizer { get; }
     public IReadOnlyList<string> ClassNames { get; }
 
+    /// <summary>File name of the ML.NET generator inside a saved model folder.</summary>
+    public const string GeneratorFileName = "generator.zip";
+
     /// <summary>Writes the model folder (created if needed; files replaced).</summary>
     public void Save(string directory)
     {
         Directory.CreateDirectory(directory);
+        SaveGenerator(Path.Combine(directory, GeneratorFileName));
         var residual = Encoder.state_dict().Where(kv => !kv.Key.StartsWith("encoder.", StringComparison.Ordinal));
         SafeTensors.Save(Path.Combine(directory, "residual.safetensors"), residual);
         Checkpoint.SaveModule(Decoder, Path.Combine(directory, "decoder.safetensors"));
@@ -184,6 +192,35 @@ public sealed class QuickstartModel : IDisposable
             ["class_names"] = new JsonArray(ClassNames.Select(n => (JsonNode)n).ToArray()),
         };
         File.WriteAllText(Path.Combine(directory, "manifest.json"), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    sealed class FeatureRow
+    {
+        public float[] Features { get; set; } = [];
+    }
+
+    /// <summary>
+    /// Saves the generation half as an ML.NET model (<see cref="SvgModel.Save(MLContext, ITransformer, DataViewSchema?, string)"/>):
+    /// an <see cref="SvgGenerator"/> holding copies of the DiT and the normaliser, decoding with the decoder, sampling
+    /// with the official defaults (25 Euler steps, CFG 4). Load it with <c>SvgModel.Load(mlContext, path, out _)</c>
+    /// and call <c>GenerateImages(labels)</c> or transform rows with a <c>Label</c> column. (The encoder half is not
+    /// in it: ML.NET's SvgFeaturizer cannot save a base that runs at another resolution than the residual encoder.)
+    /// </summary>
+    public void SaveGenerator(string path)
+    {
+        var ml = new MLContext(seed: 0);
+        int grid = DiT.Config.GridSize;
+        var schema = SchemaDefinition.Create(typeof(FeatureRow));
+        schema[nameof(FeatureRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, DiT.Config.InChannels, grid, grid);
+        var features = ml.Data.LoadFromEnumerable(Array.Empty<FeatureRow>(), schema);
+        var device = Decoder.parameters().First().device;
+        using var decoder = new SvgDecoderEstimator(ml, new SvgDecoderEstimator.Options { InputColumnName = nameof(FeatureRow.Features), Decoder = Decoder })
+            .Fit(features);
+        var dit = new SvgDiT(DiT.Config);
+        StateDict.Load(dit, DiT.state_dict(), strict: true, source: "quickstart DiT");
+        using var generator = SvgGenerator.Create(ml, dit, new FeatureNormalizer(Normalizer.Mean, Normalizer.Std), new SvgGenerator.Options(), decoder);
+        SvgModel.Save(ml, generator, inputSchema: null, path);
+        Decoder.to(device);   // the decoder transformer moved the shared decoder to the ML.NET context's device
     }
 
     /// <summary>Reads a folder written by <see cref="Save"/> (rebuilding the base encoder) onto <paramref name="device"/>.</summary>

@@ -356,6 +356,7 @@ public static class QuickstartPipeline
         w.WriteLine($"Samples         {r.GridPath} (rows: {string.Join(", ", r.ClassNames)})");
         w.WriteLine($"Reconstructions {r.ReconstructionPath} (held-out rows above their reconstructions)");
         w.WriteLine(trained ? $"Model           {r.ModelPath} (reload: --load {r.ModelPath})" : $"Model           {r.ModelPath} (loaded)");
+        w.WriteLine($"                ML.NET generator: {Path.Combine(r.ModelPath, QuickstartModel.GeneratorFileName)} (SvgModel.Load → SvgGenerator.GenerateImages)");
         w.WriteLine($"Time            {Seconds(r.Elapsed)}");
     }
 
@@ -376,16 +377,13 @@ public static class QuickstartPipeline
     }
 
     /// <summary>
-    /// TorchSharp set-up with the <see cref="NativeTuning"/> settings: passive OpenMP threads and glibc keeping freed
-    /// memory (before libtorch loads), then NNPACK off before Svg.ML's oneDNN self-test runs its first convolutions.
+    /// TorchSharp set-up with the <see cref="NativeTuning"/> settings (passive OpenMP threads, glibc keeping freed
+    /// memory), applied before libtorch loads.
     /// </summary>
     public static void InitializeRuntime()
     {
         NativeTuning.PassiveOpenMpThreads();
         NativeTuning.KeepFreedMemory();
-        TorchRuntime.EnsureNativeLibraryLoadable();
-        InitializeDeviceType(DeviceType.CPU);
-        NativeTuning.DisableNnpack();
         TorchRuntime.EnsureInitialized();
     }
 
