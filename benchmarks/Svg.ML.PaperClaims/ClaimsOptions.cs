@@ -31,6 +31,8 @@ public sealed record ClaimsOptions
     /// <summary>Scratch folder (checkpoints, feature cache); emptied at the start.</summary>
     public string WorkDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "svg-paper-claims");
     public bool Help { get; init; }
+    /// <summary>Rewrite docs/results.md and the plots from docs/results/measurements.json without running anything.</summary>
+    public bool ReportOnly { get; init; }
 
     public const string Usage = """
         Svg.ML.PaperClaims — SVG's claims at small scale on Fashion-MNIST: the same small DiT trained on (i) SVG latents
@@ -44,7 +46,8 @@ public sealed record ClaimsOptions
           --milestones LIST  (250,500,1000,2000)                --fd-samples N (1000)
           --curve-sampling-steps N (10)   --table-sampling-steps LIST (5,10,25)      --cfg X (1.5)
           --classifier-images N (20000)   --classifier-epochs N (3)                  --recon-images N (1000)
-          --seed N (0)   --threads N   --docs DIR (docs)   --work DIR (temp folder, emptied first)   --help
+          --seed N (0)   --threads N   --docs DIR (docs)   --work DIR (temp folder, emptied first)
+          --report-only      rewrite DIR/results.md and the plots from DIR/results/measurements.json   --help
         """;
 
     public static ClaimsOptions Parse(IReadOnlyList<string> args)
@@ -81,6 +84,7 @@ public sealed record ClaimsOptions
                 "--threads" => o with { Threads = I() },
                 "--docs" => o with { DocsDirectory = V() },
                 "--work" => o with { WorkDirectory = V() },
+                "--report-only" => o with { ReportOnly = true },
                 "--help" or "-h" => o with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{a}' (see --help)."),
             };

@@ -24,6 +24,13 @@ if (o.Help)
     Console.WriteLine(ClaimsOptions.Usage);
     return 0;
 }
+string measurementsPath = Path.Combine(o.DocsDirectory, "results", "measurements.json");
+if (o.ReportOnly)
+{
+    new ResultsReport(ResultsData.Load(measurementsPath), o.DocsDirectory).Write();
+    Console.WriteLine($"Rewrote {Path.Combine(o.DocsDirectory, "results.md")} from {measurementsPath}.");
+    return 0;
+}
 if (!QuickstartData.IsIdxFolder(FashionMnist.DebianDirectory))
 {
     Console.Error.WriteLine($"Fashion-MNIST is not installed ({FashionMnist.DebianDirectory}). Install it with");
@@ -79,7 +86,11 @@ foreach (var arm in new[] { svg, plain })
 }
 
 context.Finish(clock.Elapsed);
-var report = new ResultsReport(o, context, data, experiment.ResNetName, cnn.FeatureName(cnnAccuracy), reference, svg, plain, probes.Base);
-report.Write();
+var results = new ResultsData(o, new RunInfo(context.Command, context.StartUtc, context.Machine, get_num_threads(), context.LoadAtStart, context.LoadAtEnd,
+                                             context.Elapsed.TotalMinutes, context.ProcessCpu.TotalMinutes),
+                              data.Description, data.ClassNames, data.Test.Count, experiment.ResNetName, cnn.FeatureName(cnnAccuracy), reference, probes.Base,
+                              ArmResults.From(svg), ArmResults.From(plain));
+results.Save(measurementsPath);
+new ResultsReport(results, o.DocsDirectory).Write();
 w.WriteLine($"Wrote {Path.Combine(o.DocsDirectory, "results.md")} and the plots in {Path.Combine(o.DocsDirectory, "results")} ({clock.Elapsed.TotalMinutes:F1} min).");
 return 0;
