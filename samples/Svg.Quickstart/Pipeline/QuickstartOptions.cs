@@ -117,7 +117,8 @@ public sealed record QuickstartOptions
           --image-size N         size the residual encoder and decoder work at     (default 32)
           --base-size N          size images are enlarged to for the base          (default 64 ResNet18, 256 DINOv3)
         Run:
-          --device D             cpu, cuda, cuda:N                                 (default cpu)
+          --device D             cpu, cuda, cuda:N (CUDA needs a TorchSharp CUDA backend package in place of
+                                 TorchSharp-cpu)                                   (default cpu)
           --out DIR              output folder                                     (default svg-quickstart)
           --load DIR             load a model saved by an earlier run (DIR/model): sample and evaluate only
           --cache DIR            feature-cache folder                              (default ~/.cache/svg.ml/features)
