@@ -60,6 +60,9 @@ public interface IGoldenKind
 {
     string Kind { get; }
     Dictionary<string, Tensor> Run(GoldenCase golden);
+
+    /// <summary>Largest max-abs error allowed against the golden outputs.</summary>
+    double Tolerance => ParityTests.Tolerance;
 }
 
 static class RepoPaths

@@ -10,6 +10,13 @@ public sealed class LdmDecoderKind : IGoldenKind
 {
     public string Kind => "ldm_decoder";
 
+    /// <summary>
+    /// 2e-5, not 1e-5: the golden output (peak 4.1, ~30 convolutions deep) carries fp32 rounding of its own. Measured:
+    /// the official fp32 output is 1.08e-5 from this network evaluated in float64, our fp32 port 5.7e-6 from it, and
+    /// the two fp32 results 1.18e-5 apart.
+    /// </summary>
+    public double Tolerance => 2e-5;
+
     /// <summary>The decoder part of an official <c>ddconfig</c>.</summary>
     public static LdmDecoderConfig FromDdConfig(JsonObject dd) => new(
         Ch: dd["ch"]!.GetValue<int>(),
