@@ -88,7 +88,7 @@ public static class QuickstartData
     /// <summary>
     /// Brings images to <paramref name="size"/>²: unchanged when they have that size; zero-padded (centred) when they are
     /// at most a quarter smaller (28 → 32 keeps Fashion-MNIST's pixels exact, like LeNet's 32 px MNIST); else resized
-    /// (bilinear, antialiased when shrinking). Returns the same object when nothing changes.
+    /// (ImageTensors.ToSquare: shorter side bicubic, centre crop, as the ML.NET featurizer does). Returns the same object when nothing changes.
     /// </summary>
     public static LabeledImages Prepare(LabeledImages images, int size)
     {
@@ -104,9 +104,9 @@ public static class QuickstartData
         }
         else
         {
-            var f = ImageTensors.Resize(images.Pixels.to(ScalarType.Float32) / 255f, size, size, ResizeMode.CenterCrop);
+            var f = ImageTensors.ToSquare(images.Pixels.to(ScalarType.Float32) / 255f, size, ResizeMode.CenterCrop);
             pixels = ImageTensors.ToBytes(f);
-            how = $"resize={size}";
+            how = $"square={size}";
         }
         return new LabeledImages(pixels.contiguous().MoveToOuterDisposeScope(), images.Labels, images.ClassNames, $"{images.Identity}|{how}");
     }

@@ -242,7 +242,7 @@ public sealed class FeatureCache
                                       ResizeMode mode = ResizeMode.CenterCrop, Device? device = null)
     {
         int size = imageSize ?? encoder.DefaultImageSize;
-        var key = FeatureCacheKey.ForEncoder(encoder, data, size, preprocessing: $"rgb01 resize={mode} bilinear-antialias; encoder.Preprocess");
+        var key = FeatureCacheKey.ForEncoder(encoder, data, size, preprocessing: $"rgb01 square={mode} (bicubic, 8-bit); encoder.Preprocess");
         return GetOrCompute(key, data.Count, batchSize, (start, n) =>
         {
             using var _ = no_grad();

@@ -34,8 +34,8 @@ public static class ImageFolder
     }
 
     /// <summary>
-    /// Decodes every image, brings it to <paramref name="imageSize"/>² RGB (<see cref="ImageTensors.Resize"/>: bilinear,
-    /// antialiased when shrinking; <paramref name="mode"/> decides crop or stretch) and stores it as bytes.
+    /// Decodes every image, brings it to <paramref name="imageSize"/>² RGB (<see cref="ImageTensors.ToSquare"/>, as the
+    /// ML.NET featurizer does; <paramref name="mode"/> decides crop or stretch) and stores it as bytes.
     /// With <paramref name="imageSize"/> null all images must share one size. <paramref name="limitPerClass"/> keeps the
     /// first files of each class.
     /// </summary>
@@ -56,7 +56,7 @@ public static class ImageFolder
                 { throw new InvalidDataException($"cannot decode image {path}: {e.Message}", e); }
                 if (imageSize is int s && (rgb.shape[1] != s || rgb.shape[2] != s))
                 {
-                    var f = ImageTensors.Resize(rgb.unsqueeze(0).to(ScalarType.Float32) / 255f, s, s, mode);
+                    var f = ImageTensors.ToSquare(rgb.unsqueeze(0).to(ScalarType.Float32) / 255f, s, mode);
                     rgb = ImageTensors.ToBytes(f).squeeze(0);
                 }
                 else if (items.Count > 0 && (rgb.shape[1] != items[0].shape[1] || rgb.shape[2] != items[0].shape[2]))
@@ -64,7 +64,7 @@ public static class ImageFolder
                 items.Add(rgb.MoveToOuterDisposeScope());
             }
             var pixels = stack(items);
-            string identity = $"imagefolder:{DataIdentity.OfFiles(files.Select(f => f.Path), root)}|size={imageSize?.ToString() ?? "native"}|mode={mode}|limit={limitPerClass?.ToString() ?? "all"}";
+            string identity = $"imagefolder:{DataIdentity.OfFiles(files.Select(f => f.Path), root)}|size={imageSize?.ToString() ?? "native"}|square={mode}|limit={limitPerClass?.ToString() ?? "all"}";
             return new LabeledImages(pixels, files.Select(f => f.Label).ToArray(), classNames, identity);
         }
         finally { foreach (var t in items) t.Dispose(); }

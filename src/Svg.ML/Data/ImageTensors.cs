@@ -5,12 +5,16 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace Svg.ML.Data;
 
-/// <summary>How an image of another aspect ratio is brought to a square target size.</summary>
+/// <summary>How an image of another size is brought to a square target size (<see cref="ImageTensors.ToSquare"/>).</summary>
 public enum ResizeMode
 {
-    /// <summary>Crop the central region with the target's aspect ratio, then resize (no distortion).</summary>
+    /// <summary>
+    /// Scale the shorter side to the target size, then crop the centre square: the official SVG/ADM data pipeline
+    /// (<c>center_crop_arr</c>). The default.
+    /// </summary>
     CenterCrop,
-    /// <summary>Resize the whole image to the target size (distorts the aspect ratio).</summary>
+
+    /// <summary>Scale both sides to the target size, ignoring the aspect ratio (the DINOv3 README's transform).</summary>
     Stretch,
 }
 
@@ -47,7 +51,7 @@ public static class ImageTensors
 
     /// <summary>
     /// uint8 [N, C, H, W] (C = 1 or 3) → float32 [N, 3, size, size] in [0, 1]: grayscale repeated to 3 channels,
-    /// resized with <see cref="Resize"/> when <paramref name="size"/> is given and differs.
+    /// brought to size² with <see cref="ToSquare"/> when <paramref name="size"/> is given.
     /// </summary>
     public static Tensor ToFloat01(Tensor bytes, int? size = null, ResizeMode mode = ResizeMode.CenterCrop)
     {
@@ -55,7 +59,7 @@ public static class ImageTensors
         if (bytes.dim() != 4) throw new ArgumentException($"expected [N, C, H, W], got [{string.Join(",", bytes.shape)}].", nameof(bytes));
         var x = bytes.to(ScalarType.Float32) / 255f;
         x = ToThreeChannels(x);
-        if (size is int s) x = Resize(x, s, s, mode);
+        if (size is int s) x = ToSquare(x, s, mode);
         return x.MoveToOuterDisposeScope();
     }
 
@@ -68,9 +72,40 @@ public static class ImageTensors
     };
 
     /// <summary>
+    /// Dataset images [N, C, H, W] in [0, 1] → [N, C, size, size], as the official pipeline prepares an encoder input
+    /// (one implementation for training data and the ML.NET featurizer, so features match between them):
+    /// bicubic, antialiased scaling of the shorter side (<see cref="ResizeMode.CenterCrop"/>) or of both sides
+    /// (<see cref="ResizeMode.Stretch"/>), values clamped and rounded to 8-bit levels (the official code resizes 8-bit
+    /// PIL images), then the centre square. Images already size² are returned as they are.
+    /// </summary>
+    public static Tensor ToSquare(Tensor images01, int size, ResizeMode mode = ResizeMode.CenterCrop)
+    {
+        long h = images01.shape[2], w = images01.shape[3];
+        if (h == size && w == size) return images01.alias();
+        using var scope = NewDisposeScope();
+        long nh = size, nw = size;
+        if (mode == ResizeMode.CenterCrop)
+        {
+            double scale = (double)size / Math.Min(h, w);
+            nh = Math.Max(size, (long)Math.Round(h * scale));
+            nw = Math.Max(size, (long)Math.Round(w * scale));
+        }
+        var x = images01;
+        if (nh != h || nw != w)
+        {
+            x = F.interpolate(x.contiguous(), new long[] { nh, nw }, mode: InterpolationMode.Bicubic, align_corners: false, antialias: true);
+            x = (x.clamp(0, 1) * 255).round() / 255;
+        }
+        long top = (nh - size) / 2, left = (nw - size) / 2;
+        return x.narrow(2, top, size).narrow(3, left, size).contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Resizes float images [N, C, H, W] to height × width with bilinear interpolation (align_corners = false),
     /// antialiased when shrinking (as torchvision / PIL do), clamped to [0, 1].
-    /// <see cref="ResizeMode.CenterCrop"/> first crops the central region of the target aspect ratio.
+    /// <see cref="ResizeMode.CenterCrop"/> first crops the central region of the target aspect ratio. A tensor operation
+    /// for scaling inside a model (e.g. enlarging images for a base encoder); dataset images go through
+    /// <see cref="ToSquare"/>.
     /// </summary>
     public static Tensor Resize(Tensor images, int height, int width, ResizeMode mode = ResizeMode.CenterCrop)
     {

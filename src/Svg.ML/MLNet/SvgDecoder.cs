@@ -214,7 +214,7 @@ public sealed class SvgDecoderTransformer : SvgTransformerBase
         for (long i = 0; i < features.shape[0]; i += BatchSize)
         {
             using var scope = NewDisposeScope();
-            result.AddRange(ImageTensors.ToImages(Decode(features.narrow(0, i, Math.Min(BatchSize, features.shape[0] - i)))));
+            result.AddRange(MLImageTensors.ToImages(Decode(features.narrow(0, i, Math.Min(BatchSize, features.shape[0] - i)))));
         }
         return result.ToArray();
     }
@@ -330,7 +330,7 @@ public sealed class SvgDecoderTransformer : SvgTransformerBase
             using var scope = NewDisposeScope();
             var z = tensor(flat).reshape(_staged.Count, C, h, w);
             var rgb = _t.Decode(z);
-            byte[] bytes = ImageTensors.ToRgbaBytes(rgb);
+            byte[] bytes = MLImageTensors.ToRgbaBytes(rgb);
             return new OutputBuffer?[] { new ImageBuffer(bytes, (int)rgb.shape[3], (int)rgb.shape[2]) };
         }
     }

@@ -7,6 +7,7 @@ using Svg.ML.Autoencoder;
 using Svg.ML.Checkpoints;
 using Svg.ML.Encoders;
 using Svg.ML.Encoders.DinoV3;
+using Svg.ML.Data;
 using Svg.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -75,7 +76,7 @@ public sealed class SvgFeaturizerEstimator : IEstimator<SvgFeaturizerTransformer
         public int ImageSize;
 
         /// <summary>How images of other sizes are brought to <see cref="ImageSize"/>.</summary>
-        public SvgImageResize Resize = SvgImageResize.CenterCrop;
+        public ResizeMode Resize = ResizeMode.CenterCrop;
 
         /// <summary>What happens to an alpha channel.</summary>
         public SvgAlphaMode Alpha = SvgAlphaMode.Drop;
@@ -314,7 +315,7 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var x = ImageTensors.Resize(rgb01.to(_model.Device), _shape.ImageSize, _options.Resize);
+        var x = ImageTensors.ToSquare(rgb01.to(_model.Device), _shape.ImageSize, _options.Resize);
         var (map, _) = _model.Forward(x, needMap: true, needCls: false);
         return map!.MoveToOuterDisposeScope();
     }
@@ -330,7 +331,7 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
                 using var scope = NewDisposeScope();
                 using var _ = no_grad();
                 var batch = images.Skip(i).Take(BatchSize).ToList();
-                var rgb = ImageTensors.FromImages(batch, _shape.ImageSize, _options.Resize, _options.Alpha, _model.Device);
+                var rgb = MLImageTensors.FromImages(batch, _shape.ImageSize, _options.Resize, _options.Alpha, _model.Device);
                 var (map, _) = _model.Forward(rgb, needMap: true, needCls: false);
                 parts.Add(map!.cpu().MoveToOuterDisposeScope());
             }
@@ -353,13 +354,13 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
         using (var reader = new ImageReader(imageCol))
         {
             reader.Bind(cursor);
-            var staged = new List<ImageTensors.StagedImage>();
+            var staged = new List<MLImageTensors.StagedImage>();
             void Flush()
             {
                 if (staged.Count == 0) return;
                 using var scope = NewDisposeScope();
                 using var _ = no_grad();
-                var rgb = ImageTensors.ToRgb01(staged, _shape.ImageSize, _options.Resize, _options.Alpha, _model.Device);
+                var rgb = MLImageTensors.ToRgb01(staged, _shape.ImageSize, _options.Resize, _options.Alpha, _model.Device);
                 foreach (var s in staged) s.Dispose();
                 staged.Clear();
                 var (h, r, _, _) = _model.Parts(rgb, needCls: false);
@@ -447,7 +448,7 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
             PooledColumnName = m["pooledColumnName"]?.GetValue<string>(),
             ClsTokenColumnName = m["clsTokenColumnName"]?.GetValue<string>(),
             ImageSize = m["imageSize"]!.GetValue<int>(),
-            Resize = Enum.Parse<SvgImageResize>(m["resize"]!.GetValue<string>()),
+            Resize = Enum.Parse<ResizeMode>(m["resize"]!.GetValue<string>()),
             Alpha = Enum.Parse<SvgAlphaMode>(m["alpha"]!.GetValue<string>()),
             Alignment = Enum.Parse<ResidualAlignment>(m["alignment"]!.GetValue<string>()),
             BatchSize = m["batchSize"]!.GetValue<int>(),
@@ -489,7 +490,7 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
 
         public void Bind(DataViewRow row) => _getter = row.GetGetter<MLImage>(_column);
 
-        public ImageTensors.StagedImage Stage()
+        public MLImageTensors.StagedImage Stage()
         {
             try { _getter!(ref _image!); }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -498,7 +499,7 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
                 throw new BadValueException(_column.Name, Describe(e), e);
             }
             if (_image is null) throw new BadValueException(_column.Name, "no image (empty or missing path).");
-            try { return ImageTensors.Stage(_image); }
+            try { return MLImageTensors.Stage(_image); }
             catch (Exception e) when (e is InvalidDataException or InvalidOperationException)
             {
                 throw new BadValueException(_column.Name, "unusable image: " + e.Message, e);
@@ -520,7 +521,7 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
     {
         readonly SvgFeaturizerTransformer _t;
         readonly ImageReader _reader;
-        readonly List<ImageTensors.StagedImage> _staged = new();
+        readonly List<MLImageTensors.StagedImage> _staged = new();
 
         public Kernel(SvgFeaturizerTransformer t, DataViewSchema.Column column)
         {
@@ -548,7 +549,7 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
             bool wantMap = Wants(o.FeatureMapColumnName), wantPooled = Wants(o.PooledColumnName), wantCls = Wants(o.ClsTokenColumnName);
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            var rgb = ImageTensors.ToRgb01(_staged, _t._shape.ImageSize, o.Resize, o.Alpha, _t._model.Device);
+            var rgb = MLImageTensors.ToRgb01(_staged, _t._shape.ImageSize, o.Resize, o.Alpha, _t._model.Device);
             var (map, cls) = _t._model.Forward(rgb, needMap: wantMap || wantPooled, needCls: wantCls);
             var result = new OutputBuffer?[outputs.Count];
             for (int j = 0; j < outputs.Count; j++)

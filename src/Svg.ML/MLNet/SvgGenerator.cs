@@ -150,7 +150,7 @@ public sealed class SvgGenerator : SvgTransformerBase
     public MLImage[] GenerateImages(IReadOnlyList<int> labels, IReadOnlyList<long>? seeds = null)
     {
         using var images = GenerateImageTensors(labels, seeds);
-        return ImageTensors.ToImages(images);
+        return MLImageTensors.ToImages(images);
     }
 
     Tensor Batched(IReadOnlyList<int> labels, IReadOnlyList<long>? seeds, Func<int[], long[], Tensor> run)
@@ -343,7 +343,7 @@ public sealed class SvgGenerator : SvgTransformerBase
                 else
                 {
                     var rgb = _g.DecodeFeatures(latents);
-                    result[j] = new ImageBuffer(ImageTensors.ToRgbaBytes(rgb), (int)rgb.shape[3], (int)rgb.shape[2]);
+                    result[j] = new ImageBuffer(MLImageTensors.ToRgbaBytes(rgb), (int)rgb.shape[3], (int)rgb.shape[2]);
                 }
             }
             return result;

@@ -118,7 +118,7 @@ public sealed class DiffusionDataset
                 string config = System.Text.Json.JsonSerializer.Serialize(encoder.Config) +
                                 (encoder.Statistics is { } st ? "|stored:" + string.Join(",", st.ToMetadata().OrderBy(kv => kv.Key).Select(kv => kv.Value)) : "");
                 var key = new FeatureCacheKey($"SvgEncoder({encoder.BaseEncoder.Name})", FeatureCacheKey.FingerprintWeights(encoder),
-                                              config, size, images.Identity, $"rgb01 resize={resize}; SvgEncoder.Encode batch={batchSize}");
+                                              config, size, images.Identity, $"rgb01 square={resize} (bicubic, 8-bit); SvgEncoder.Encode batch={batchSize}");
                 var cached = cache.GetOrCompute(key, images.Count, batchSize, EncodeRows);
                 return FromCache(cached, images.Labels, numClasses);
             }

@@ -67,9 +67,9 @@ public class ImageFolderTests : IDisposable
 
         using var data = ImageFolder.Load(_root, imageSize: 8);
         Assert.Equal(new long[] { 2, 3, 8, 8 }, data.Pixels.shape);
-        // The 16×12 image: central 12×12 crop, resized to 8×8 as ImageTensors.Resize does, then rounded to bytes.
+        // The 16×12 image: central 12×12 crop, brought to 8×8 as ImageTensors.ToSquare does, then rounded to bytes.
         using var src = ImageTensors.Load(Path.Combine(_root, "x", "b.png")).unsqueeze(0).to(ScalarType.Float32) / 255f;
-        using var want = ImageTensors.ToBytes(ImageTensors.Resize(src, 8, 8, ResizeMode.CenterCrop));
+        using var want = ImageTensors.ToBytes(ImageTensors.ToSquare(src, 8, ResizeMode.CenterCrop));
         Assert.Equal(want.data<byte>().ToArray(), data.Pixels[1].data<byte>().ToArray());
     }
 

@@ -39,6 +39,28 @@ public class ImageTensorsTests
     }
 
     [Fact]
+    public void ToSquare_ScalesTheShorterSide_CropsTheCentre_RoundsTo8Bit()
+    {
+        using var scope = NewDisposeScope();
+        // 8 rows × 32 columns: columns 0–3 and 28–31 are 1, the rest 0.4. CenterCrop to 4: scale ×½ to 4×16, keep
+        // columns 6–9 (source columns 12–19, out of reach of the stripes); Stretch keeps the stripes.
+        var img = full(new long[] { 1, 3, 8, 32 }, 0.4f);
+        img[.., .., .., TensorIndex.Slice(0, 4)] = tensor(1f);
+        img[.., .., .., TensorIndex.Slice(28, 32)] = tensor(1f);
+        var crop = ImageTensors.ToSquare(img, 4, ResizeMode.CenterCrop);
+        Assert.Equal(new long[] { 1, 3, 4, 4 }, crop.shape);
+        Assert.True((crop - 102 / 255f).abs().max().item<float>() < 1e-6f, "centre crop: 0.4 rounded to 102/255");
+        var stretch = ImageTensors.ToSquare(img, 4, ResizeMode.Stretch);
+        Assert.Equal(new long[] { 1, 3, 4, 4 }, stretch.shape);
+        Assert.True(stretch[.., .., .., 0].min().item<float>() > 0.55f, "stretch keeps the left stripe (background 0.4)");
+        var levels = stretch * 255;
+        Assert.True((levels - levels.round()).abs().max().item<float>() < 1e-4f, "resized values are 8-bit levels");
+        // Already square and of the size: unchanged, not rounded.
+        var exact = rand(2, 3, 4, 4);
+        Assert.Equal(0f, (ImageTensors.ToSquare(exact, 4) - exact).abs().max().item<float>());
+    }
+
+    [Fact]
     public void Batches_Shuffled_VisitEveryImageOnce_Deterministically()
     {
         var pixels = arange(10, dtype: ScalarType.Byte).view(10, 1, 1, 1).expand(10, 1, 2, 2).contiguous();

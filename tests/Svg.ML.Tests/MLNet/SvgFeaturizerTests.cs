@@ -288,4 +288,28 @@ public class SvgFeaturizerTests : IDisposable
         }
         foreach (var im in images) im.Dispose();
     }
+
+    [Fact]
+    public void NonSquarePhoto_IsPreparedLikeTheTrainingDataPath()
+    {
+        // One resize implementation for the ML.NET featurizer and the dataset readers (ImageFolder, LabeledImages,
+        // feature cache), so features at inference equal those training saw. coffee.png is 600×400, chelsea.png 451×300.
+        var ml = new MLContext(seed: 1);
+        using var encoder = TinyModels.CreateEncoder();
+        string photo = Svg.ML.Tests.Data.TestData.SkimagePhoto("coffee.png");
+        var data = ml.Data.LoadFromEnumerable(new[] { new PathRow { ImagePath = photo }, new PathRow { ImagePath = Svg.ML.Tests.Data.TestData.SkimagePhoto("chelsea.png") } });
+        var o = AllOutputs(encoder, 1);
+        o.PooledColumnName = o.ClsTokenColumnName = null;
+        var model = ml.Transforms.LoadImages("Image", null, nameof(PathRow.ImagePath)).Append(ml.Transforms.SvgFeaturize(o)).Fit(data);
+        var featurizer = (SvgFeaturizerTransformer)model.LastTransformer;
+        var map = Column(model.Transform(data), "Map")[0];
+
+        using var scope = NewDisposeScope();
+        using var image = MLImage.CreateFromFile(photo);
+        Assert.NotEqual(image.Width, image.Height);
+        var rgb01 = Svg.ML.Data.ImageTensors.ToFloat01(Svg.ML.Data.ImageTensors.FromMLImage(image).unsqueeze(0), TinyModels.ImageSize);
+        Assert.Equal(new long[] { 1, 3, TinyModels.ImageSize, TinyModels.ImageSize }, rgb01.shape);
+        var expected = featurizer.FeaturizeTensor(rgb01);   // already square: the model on exactly these pixels
+        AssertClose(expected.flatten().data<float>().ToArray(), map, 1e-5, "photo features");
+    }
 }

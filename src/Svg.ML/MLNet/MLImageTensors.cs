@@ -1,21 +1,9 @@
 using Microsoft.ML.Data;
+using Svg.ML.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Svg.ML.MLNet;
-
-/// <summary>How an image of another size is brought to the encoder's square input size.</summary>
-public enum SvgImageResize
-{
-    /// <summary>
-    /// Scale the shorter side to the target size (bicubic, antialiased), then crop the centre square: the official
-    /// SVG/ADM data pipeline (<c>center_crop_arr</c>). The default.
-    /// </summary>
-    CenterCrop,
-
-    /// <summary>Scale both sides to the target size (bicubic, antialiased), ignoring the aspect ratio (DINOv3 README).</summary>
-    Stretch,
-}
 
 /// <summary>What happens to an image's alpha channel (ML.NET images hold premultiplied BGRA or RGBA).</summary>
 public enum SvgAlphaMode
@@ -34,7 +22,7 @@ public enum SvgAlphaMode
 /// Batched conversions between ML.NET <see cref="MLImage"/> and float image tensors: one memory copy per image, every
 /// per-pixel operation (channel order, alpha, scaling, resizing) done by tensor ops on the whole batch.
 /// </summary>
-internal static class ImageTensors
+internal static class MLImageTensors
 {
     /// <summary>An image's pixels copied into a CPU uint8 tensor [H, W, 4], with its channel order.</summary>
     internal readonly record struct StagedImage(Tensor Pixels, MLPixelFormat Format) : IDisposable
@@ -64,7 +52,7 @@ internal static class ImageTensors
     /// Staged images (any sizes, formats) → RGB float tensor [B, 3, size, size] in [0, 1] on <paramref name="device"/>,
     /// in input order. Images of equal size and format are converted together.
     /// </summary>
-    public static Tensor ToRgb01(IReadOnlyList<StagedImage> images, int size, SvgImageResize resize, SvgAlphaMode alpha, Device device)
+    public static Tensor ToRgb01(IReadOnlyList<StagedImage> images, int size, ResizeMode resize, SvgAlphaMode alpha, Device device)
     {
         if (images.Count == 0) throw new ArgumentException("no images", nameof(images));
         using var scope = NewDisposeScope();
@@ -75,7 +63,7 @@ internal static class ImageTensors
         {
             var batch = stack(g.Select(x => x.img.Pixels).ToArray()).to(device);          // [n, H, W, 4] uint8
             var rgb = ToRgb01(batch, g.Key.Format, alpha);                                    // [n, 3, H, W]
-            parts.Add(Resize(rgb, size, resize));
+            parts.Add(ImageTensors.ToSquare(rgb, size, resize));
             order.AddRange(g.Select(x => (long)x.i));
         }
         var all = parts.Count == 1 ? parts[0] : cat(parts, 0);
@@ -105,31 +93,6 @@ internal static class ImageTensors
         };
     }
 
-    /// <summary>
-    /// [n, 3, H, W] in [0, 1] → [n, 3, size, size]. Resized images are clamped to [0, 1] and rounded to 8-bit levels,
-    /// as the official pipeline resizes 8-bit PIL images before converting them to float.
-    /// </summary>
-    internal static Tensor Resize(Tensor rgb01, int size, SvgImageResize mode)
-    {
-        long h = rgb01.shape[2], w = rgb01.shape[3];
-        if (h == size && w == size) return rgb01;
-        long nh = size, nw = size;
-        if (mode == SvgImageResize.CenterCrop)
-        {
-            double scale = (double)size / Math.Min(h, w);
-            nh = Math.Max(size, (long)Math.Round(h * scale));
-            nw = Math.Max(size, (long)Math.Round(w * scale));
-        }
-        var x = rgb01;
-        if (nh != h || nw != w)
-        {
-            x = nn.functional.interpolate(x, size: new[] { nh, nw }, mode: InterpolationMode.Bicubic, align_corners: false, antialias: true);
-            x = (x.clamp(0, 1) * 255).round() / 255;
-        }
-        long top = (nh - size) / 2, left = (nw - size) / 2;
-        return x.narrow(2, top, size).narrow(3, left, size);
-    }
-
     /// <summary>[B, 3, H, W] float RGB in [0, 1] → CPU bytes, RGBA, [B, H, W, 4], alpha 255 (one array for the batch).</summary>
     public static byte[] ToRgbaBytes(Tensor rgb01)
     {
@@ -152,7 +115,7 @@ internal static class ImageTensors
     }
 
     /// <summary>Images → RGB [B, 3, size, size] in [0, 1] (convenience for the direct APIs).</summary>
-    public static Tensor FromImages(IReadOnlyList<MLImage> images, int size, SvgImageResize resize, SvgAlphaMode alpha, Device device)
+    public static Tensor FromImages(IReadOnlyList<MLImage> images, int size, ResizeMode resize, SvgAlphaMode alpha, Device device)
     {
         var staged = images.Select(Stage).ToList();
         try { return ToRgb01(staged, size, resize, alpha, device); }
