@@ -1,10 +1,11 @@
 using System.Runtime.InteropServices;
 
-namespace Svg.Quickstart;
+namespace Svg.ML.Runtime;
 
 /// <summary>
-/// Process settings for libtorch on small, possibly shared CPU machines; none changes a result. Measured on the
-/// 2-core development machine (shared with other jobs):
+/// Opt-in process settings for libtorch on small, possibly shared CPU machines; none changes a result. Svg.ML never
+/// applies them by itself (they affect the whole process); the samples and benchmarks call both at start-up. Measured on
+/// the 2-core development machine (shared with other jobs):
 /// <list type="bullet">
 /// <item><see cref="PassiveOpenMpThreads"/>: OpenMP threads sleep instead of spinning between parallel regions. With
 /// both cores busy elsewhere, spinning threads made a 2-thread training step 5× slower than a 1-thread one; passive
