@@ -1,3 +1,4 @@
+using Svg.ML.Metrics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -86,60 +87,8 @@ public sealed class AlignmentStatisticsAccumulator : IDisposable
     /// <summary>The statistics of everything added (needs at least two feature values per channel).</summary>
     public AlignmentStatistics ToStatistics()
     {
-        var (bm, bs) = _base.MeanAndStd();
-        var (rm, rs) = _residual.MeanAndStd();
+        var (bm, bs) = _base.ChannelAverages();
+        var (rm, rs) = _residual.ChannelAverages();
         return new AlignmentStatistics(bm, bs, rm, rs, _rows);
-    }
-
-    /// <summary>Per-channel count / mean / M2 (sum of squared deviations), float64 CPU tensors [C], merged batch by batch.</summary>
-    sealed class ChannelMoments : IDisposable
-    {
-        long _count;
-        Tensor? _mean, _m2;
-
-        public void Add(Tensor features)
-        {
-            using var scope = NewDisposeScope();
-            // [B, C, ...] → [C, B·N] in float64 on the CPU
-            var x = features.detach().to(ScalarType.Float64).cpu().flatten(2).transpose(0, 1).reshape(features.shape[1], -1);
-            long n = x.shape[1];
-            if (n == 0) return;
-            var mean = x.mean(new long[] { 1 });
-            var m2 = (x - mean.unsqueeze(1)).square().sum(1);
-            if (_mean is null || _m2 is null)
-            {
-                (_count, _mean, _m2) = (n, mean, m2);
-            }
-            else
-            {
-                if (_mean.shape[0] != mean.shape[0]) throw new ArgumentException($"Channel count changed: {_mean.shape[0]} then {mean.shape[0]}.");
-                long total = _count + n;
-                var delta = mean - _mean;
-                var merged = _mean + delta * ((double)n / total);
-                var mergedM2 = _m2 + m2 + delta.square() * ((double)_count * n / total);
-                _mean.Dispose(); _m2.Dispose();
-                (_count, _mean, _m2) = (total, merged, mergedM2);
-            }
-            // The running moments outlive every caller's dispose scope.
-            _mean.DetachFromDisposeScope();
-            _m2.DetachFromDisposeScope();
-        }
-
-        public void Dispose()
-        {
-            _mean?.Dispose();
-            _m2?.Dispose();
-            (_mean, _m2, _count) = (null, null, 0);
-        }
-
-        /// <summary>(mean over channels of the per-channel mean, mean over channels of the per-channel unbiased std).</summary>
-        public (double Mean, double Std) MeanAndStd()
-        {
-            if (_mean is null || _m2 is null || _count < 2) throw new InvalidOperationException("Alignment statistics need at least two values per channel.");
-            using var std = (_m2 / (_count - 1)).sqrt();
-            using var meanOfMeans = _mean.mean();
-            using var meanOfStds = std.mean();
-            return (meanOfMeans.item<double>(), meanOfStds.item<double>());
-        }
     }
 }

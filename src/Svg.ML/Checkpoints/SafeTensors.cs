@@ -126,7 +126,7 @@ public static class SafeTensors
         foreach (var b in blobs) stream.Write(b);
     }
 
-    static ScalarType ParseDType(string s, string name) => s switch
+    internal static ScalarType ParseDType(string s, string name) => s switch
     {
         "F32" => ScalarType.Float32, "F64" => ScalarType.Float64, "F16" => ScalarType.Float16, "BF16" => ScalarType.BFloat16,
         "I64" => ScalarType.Int64, "I32" => ScalarType.Int32, "I16" => ScalarType.Int16, "I8" => ScalarType.Int8,
@@ -134,7 +134,7 @@ public static class SafeTensors
         _ => throw new InvalidDataException($"tensor '{name}': unsupported dtype '{s}'."),
     };
 
-    static string DTypeName(ScalarType t) => t switch
+    internal static string DTypeName(ScalarType t) => t switch
     {
         ScalarType.Float32 => "F32", ScalarType.Float64 => "F64", ScalarType.Float16 => "F16", ScalarType.BFloat16 => "BF16",
         ScalarType.Int64 => "I64", ScalarType.Int32 => "I32", ScalarType.Int16 => "I16", ScalarType.Int8 => "I8",
@@ -142,7 +142,7 @@ public static class SafeTensors
         _ => throw new NotSupportedException($"dtype {t} cannot be written to safetensors."),
     };
 
-    static int ElementSize(ScalarType t) => t switch
+    internal static int ElementSize(ScalarType t) => t switch
     {
         ScalarType.Float64 or ScalarType.Int64 => 8,
         ScalarType.Float32 or ScalarType.Int32 => 4,

@@ -60,6 +60,17 @@ internal static class SvgArchive
         public string Kind { get; }
         public Dictionary<string, Tensor> Tensors { get; }
 
+        /// <summary>Opens an archive that must hold a transformer of <paramref name="expectedKind"/> (TorchSharp initialised first).</summary>
+        public static Reader Open(Stream stream, string expectedKind)
+        {
+            ArgumentNullException.ThrowIfNull(stream);
+            Runtime.TorchRuntime.EnsureInitialized();
+            var r = new Reader(stream);
+            if (r.Kind == expectedKind) return r;
+            r.Dispose();
+            throw new InvalidDataException($"the archive holds a {r.Kind}, not an {expectedKind}.");
+        }
+
         public Reader(Stream stream)
         {
             ZipArchive zip;

@@ -242,9 +242,7 @@ public sealed class SvgDecoderTransformer : SvgTransformerBase
     public static SvgDecoderTransformer Load(MLContext mlContext, Stream stream)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
-        TorchRuntime.EnsureInitialized();
-        using var r = new SvgArchive.Reader(stream);
-        if (r.Kind != Kind) throw new InvalidDataException($"the archive holds a {r.Kind}, not an {Kind}.");
+        using var r = SvgArchive.Reader.Open(stream, Kind);
         var m = r.Manifest["options"]!.AsObject();
         var config = SvgArchive.FromNode<LdmDecoderConfig>(r.Manifest["decoderConfig"], "decoderConfig");
         var options = new SvgDecoderEstimator.Options

@@ -5,9 +5,10 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using Svg.ML.Autoencoder;
 using Svg.ML.Checkpoints;
+using Svg.ML.Data;
 using Svg.ML.Encoders;
 using Svg.ML.Encoders.DinoV3;
-using Svg.ML.Data;
+using Svg.ML.Metrics;
 using Svg.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -437,9 +438,7 @@ public sealed class SvgFeaturizerTransformer : SvgTransformerBase
     public static SvgFeaturizerTransformer Load(MLContext mlContext, Stream stream)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
-        TorchRuntime.EnsureInitialized();
-        using var r = new SvgArchive.Reader(stream);
-        if (r.Kind != Kind) throw new InvalidDataException($"the archive holds a {r.Kind}, not an {Kind}.");
+        using var r = SvgArchive.Reader.Open(stream, Kind);
         var m = r.Manifest["options"]!.AsObject();
         var options = new SvgFeaturizerEstimator.Options
         {

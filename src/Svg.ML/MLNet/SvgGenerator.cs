@@ -385,9 +385,7 @@ public sealed class SvgGenerator : SvgTransformerBase
     public static SvgGenerator Load(MLContext mlContext, Stream stream)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
-        TorchRuntime.EnsureInitialized();
-        using var r = new SvgArchive.Reader(stream);
-        if (r.Kind != Kind) throw new InvalidDataException($"the archive holds a {r.Kind}, not an {Kind}.");
+        using var r = SvgArchive.Reader.Open(stream, Kind);
         var m = r.Manifest["options"]!.AsObject();
         var options = new Options
         {

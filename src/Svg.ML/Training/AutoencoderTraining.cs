@@ -132,18 +132,10 @@ public static class AutoencoderTraining
             decoder.train();
             discriminator?.train();
             int batch = run.EffectiveBatchSize;
-            int cachedEpoch = -1;
-            long[] order = [];
             for (long step = run.StartStep; step < run.TotalSteps; step++)
             {
                 run.ThrowIfCanceled(step, Snapshot);
-                var (epoch, position) = run.Locate(step);
-                if (epoch != cachedEpoch)
-                {
-                    order = TrainingRandom.EpochPermutation(options.Seed, epoch, images.Count);
-                    cachedEpoch = epoch;
-                }
-                var indices = order.AsSpan((int)(position * batch), batch).ToArray();
+                var indices = run.BatchIndices(step);
                 bool ganOn = discriminator is not null && step >= options.DiscStart;
 
                 float loss;

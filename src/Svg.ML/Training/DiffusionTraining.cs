@@ -108,19 +108,10 @@ public static class DiffusionTraining
 
             run.Start();
             model.train();
-            int batch = run.EffectiveBatchSize;
-            int cachedEpoch = -1;
-            long[] order = [];
             for (long step = run.StartStep; step < run.TotalSteps; step++)
             {
                 run.ThrowIfCanceled(step, Snapshot);
-                var (epoch, position) = run.Locate(step);
-                if (epoch != cachedEpoch)
-                {
-                    order = TrainingRandom.EpochPermutation(options.Seed, epoch, data.Count);
-                    cachedEpoch = epoch;
-                }
-                var indices = order.AsSpan((int)(position * batch), batch).ToArray();
+                var indices = run.BatchIndices(step);
 
                 float loss;
                 using (var scope = NewDisposeScope())

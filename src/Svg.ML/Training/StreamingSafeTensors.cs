@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Svg.ML.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,10 +30,10 @@ internal static class StreamingSafeTensors
         long offset = 0;
         foreach (var (name, t) in tensors)
         {
-            long bytes = t.numel() * ElementSize(t.dtype);
+            long bytes = t.numel() * SafeTensors.ElementSize(t.dtype);
             header[name] = new JsonObject
             {
-                ["dtype"] = DTypeName(t.dtype),
+                ["dtype"] = SafeTensors.DTypeName(t.dtype),
                 ["shape"] = new JsonArray(t.shape.Select(d => (JsonNode)d).ToArray()),
                 ["data_offsets"] = new JsonArray(offset, offset + bytes),
             };
@@ -75,11 +76,11 @@ internal static class StreamingSafeTensors
                 continue;
             }
             var o = node!.AsObject();
-            var type = ParseDType(o["dtype"]!.GetValue<string>(), name);
+            var type = SafeTensors.ParseDType(o["dtype"]!.GetValue<string>(), name);
             long[] shape = o["shape"]!.AsArray().Select(x => x!.GetValue<long>()).ToArray();
             var off = o["data_offsets"]!.AsArray();
             long begin = off[0]!.GetValue<long>(), end = off[1]!.GetValue<long>();
-            if (begin < 0 || end - begin != shape.Aggregate(1L, (a, b) => a * b) * ElementSize(type))
+            if (begin < 0 || end - begin != shape.Aggregate(1L, (a, b) => a * b) * SafeTensors.ElementSize(type))
                 throw new InvalidDataException($"tensor '{name}': data size {end - begin} does not match its dtype and shape.");
             entries.Add((name, type, shape, begin, end));
         }
@@ -111,28 +112,4 @@ internal static class StreamingSafeTensors
         }
         return (tensors, metadata);
     }
-
-    static ScalarType ParseDType(string s, string name) => s switch
-    {
-        "F32" => ScalarType.Float32, "F64" => ScalarType.Float64, "F16" => ScalarType.Float16, "BF16" => ScalarType.BFloat16,
-        "I64" => ScalarType.Int64, "I32" => ScalarType.Int32, "I16" => ScalarType.Int16, "I8" => ScalarType.Int8,
-        "U8" => ScalarType.Byte, "BOOL" => ScalarType.Bool,
-        _ => throw new InvalidDataException($"tensor '{name}': unsupported dtype '{s}'."),
-    };
-
-    static string DTypeName(ScalarType t) => t switch
-    {
-        ScalarType.Float32 => "F32", ScalarType.Float64 => "F64", ScalarType.Float16 => "F16", ScalarType.BFloat16 => "BF16",
-        ScalarType.Int64 => "I64", ScalarType.Int32 => "I32", ScalarType.Int16 => "I16", ScalarType.Int8 => "I8",
-        ScalarType.Byte => "U8", ScalarType.Bool => "BOOL",
-        _ => throw new NotSupportedException($"dtype {t} cannot be written to safetensors."),
-    };
-
-    static long ElementSize(ScalarType t) => t switch
-    {
-        ScalarType.Float64 or ScalarType.Int64 => 8,
-        ScalarType.Float32 or ScalarType.Int32 => 4,
-        ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Int16 => 2,
-        _ => 1,
-    };
 }

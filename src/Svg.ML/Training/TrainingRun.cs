@@ -21,12 +21,16 @@ internal sealed class TrainingRun
     readonly JsonObject _trajectory;
     ProgressMeter? _meter;
     long _lastSavedStep = -1;
+    readonly long _dataCount;
+    int _orderEpoch = -1;
+    long[] _order = [];
 
     public TrainingRun(TrainingStage stage, TrainingOptions options, JsonObject trajectory, long dataCount, int batchSize)
     {
         Stage = stage;
         _options = options;
         _trajectory = trajectory;
+        _dataCount = dataCount;
         EffectiveBatchSize = (int)Math.Min(batchSize, dataCount);
         StepsPerEpoch = Math.Max(1, dataCount / EffectiveBatchSize);
         TotalSteps = options.Steps ?? checked(options.Epochs!.Value * StepsPerEpoch);
@@ -64,6 +68,21 @@ internal sealed class TrainingRun
 
     /// <summary>Epoch and position in the epoch of the (0-based) step index <paramref name="step"/>.</summary>
     public (int Epoch, long Position) Locate(long step) => ((int)(step / StepsPerEpoch), step % StepsPerEpoch);
+
+    /// <summary>
+    /// The data rows of step <paramref name="step"/>'s batch: its slice of the epoch's permutation, which is drawn from
+    /// the seed and the epoch alone, so a resumed run sees the same batches as an uninterrupted one.
+    /// </summary>
+    public long[] BatchIndices(long step)
+    {
+        var (epoch, position) = Locate(step);
+        if (epoch != _orderEpoch)
+        {
+            _order = TrainingRandom.EpochPermutation(_options.Seed, epoch, _dataCount);
+            _orderEpoch = epoch;
+        }
+        return _order.AsSpan((int)(position * EffectiveBatchSize), EffectiveBatchSize).ToArray();
+    }
 
     /// <summary>
     /// Opens the checkpoint to continue from (null to start afresh). With <see cref="TrainingOptions.Resume"/> false the
