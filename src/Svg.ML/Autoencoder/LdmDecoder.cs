@@ -148,10 +148,11 @@ public sealed class LdmResnetBlock : nn.Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
+        using var scope = NewDisposeScope();   // intermediates die with the block (autograd keeps what backward needs)
         Tensor h = conv1.call(LdmNorm.Swish(norm1.call(x)));
         h = conv2.call(dropout.call(LdmNorm.Swish(norm2.call(h))));
         Tensor shortcut = nin_shortcut is null ? x : nin_shortcut.call(x);
-        return shortcut + h;
+        return scope.MoveToOuter(shortcut + h);
     }
 }
 
@@ -180,6 +181,7 @@ public sealed class LdmAttnBlock : nn.Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
+        using var scope = NewDisposeScope();
         Tensor hNorm = norm.call(x);
         long b = x.shape[0], c = x.shape[1], hh = x.shape[2], ww = x.shape[3];
         Tensor qs = q.call(hNorm).reshape(b, c, hh * ww).permute(0, 2, 1);   // [b, hw, c]
@@ -188,7 +190,7 @@ public sealed class LdmAttnBlock : nn.Module<Tensor, Tensor>
         w = nn.functional.softmax(w, 2);
         Tensor vs = v.call(hNorm).reshape(b, c, hh * ww);                     // [b, c, hw]
         Tensor attended = torch.bmm(vs, w.permute(0, 2, 1)).reshape(b, c, hh, ww); // h[b,c,j] = Σ_i v[b,c,i] w[b,j,i]
-        return x + proj_out.call(attended);
+        return scope.MoveToOuter(x + proj_out.call(attended));
     }
 }
 
@@ -207,8 +209,11 @@ public sealed class LdmUpsample : nn.Module<Tensor, Tensor>
     }
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor x) =>
-        conv.call(nn.functional.interpolate(x, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest));
+    public override Tensor forward(Tensor x)
+    {
+        using var up = nn.functional.interpolate(x, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest);
+        return conv.call(up);
+    }
 }
 
 /// <summary>The decoder's middle: <c>block_1</c> → <c>attn_1</c> → <c>block_2</c> at the lowest resolution.</summary>

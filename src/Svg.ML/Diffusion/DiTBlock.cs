@@ -126,11 +126,13 @@ public sealed class DiTBlock : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Applies the block to tokens <paramref name="x"/> <c>[B, T, D]</c> under conditioning <paramref name="c"/> <c>[B, D]</c>.</summary>
     public override Tensor forward(Tensor x, Tensor c)
     {
+        // The block's intermediates die with it (autograd keeps what backward needs), so inference holds one block's.
+        using var scope = NewDisposeScope();
         Tensor[] m = adaLN_modulation.call(c).chunk(6, 1);
         Tensor shiftMsa = m[0], scaleMsa = m[1], gateMsa = m[2], shiftMlp = m[3], scaleMlp = m[4], gateMlp = m[5];
         x = x + gateMsa.unsqueeze(1) * attn.call(AdaLN.Modulate(norm1.call(x), shiftMsa, scaleMsa));
         x = x + gateMlp.unsqueeze(1) * mlp.call(AdaLN.Modulate(norm2.call(x), shiftMlp, scaleMlp));
-        return x;
+        return scope.MoveToOuter(x);
     }
 }
 
