@@ -98,7 +98,7 @@ public sealed class Experiment
         var clock = Stopwatch.StartNew();
         var spec = new BaseSpec(BaseSpec.ResNet18Kind, null, null, 32, 64);
         var baseEncoder = Architecture.BuildBase(spec);
-        var encoder = new SvgEncoder(baseEncoder, Architecture.Encoder(baseEncoder, 32));
+        var encoder = Architecture.NewSvgEncoder(baseEncoder, 32, _o.Seed);   // init stream of the plain arm's encoder
         var stage1 = AutoencoderTraining.Train(encoder, _data.Train, AutoencoderOptions(new ConsoleProgressBar()));
         var stored = QuickstartPipeline.WithStoredAlignment(encoder, stage1.Alignment!);
         long trainable = encoder.ResidualEncoder.parameters().Sum(p => p.numel()) + 8;

@@ -6,6 +6,7 @@ using Svg.ML.Diffusion;
 using Svg.ML.Encoders;
 using Svg.ML.Encoders.DinoV3;
 using Svg.ML.MLNet;
+using Svg.ML.Training;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using TorchSharp;
@@ -89,6 +90,15 @@ public static class Architecture
         MaskRatio = 0.1,
         Alignment = ResidualAlignment.BatchStatistics,
     };
+
+    /// <summary>
+    /// The SVG encoder to train in stage 1: <paramref name="baseEncoder"/> plus a fresh residual encoder initialised
+    /// from <paramref name="seed"/> (stream <c>Derive(seed, Init) + 2</c>, next to the decoder's <c>+ 0</c> and the
+    /// discriminator's <c>+ 1</c> in <see cref="AutoencoderTraining"/>).
+    /// </summary>
+    public static SvgEncoder NewSvgEncoder(IFrozenEncoder baseEncoder, int imageSize, long seed) =>
+        TrainingRandom.WithGlobalSeed(TrainingRandom.Derive(seed, TrainingRandom.Init) + 2,
+                                      () => new SvgEncoder(baseEncoder, Encoder(baseEncoder, imageSize)));
 
     /// <summary>
     /// A small LDM decoder from the grid to <paramref name="imageSize"/>: one level per doubling (plus the entry level),

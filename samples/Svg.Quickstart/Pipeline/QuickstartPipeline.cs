@@ -97,7 +97,7 @@ public static class QuickstartPipeline
             {
                 var baseEncoder = Architecture.BuildBase(spec);
                 baseEncoder.Module.to(device);
-                encoder = new SvgEncoder(baseEncoder, Architecture.Encoder(baseEncoder, spec.ImageSize));
+                encoder = Architecture.NewSvgEncoder(baseEncoder, spec.ImageSize, o.Seed);
                 decoder = null!;
                 int grid = spec.ImageSize / baseEncoder.PatchSize;
                 w.WriteLine($"      {baseEncoder.Name}: {grid}×{grid} grid of {baseEncoder.Channels} channels per {spec.ImageSize} px image (frozen).");

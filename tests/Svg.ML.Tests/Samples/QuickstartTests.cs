@@ -151,4 +151,21 @@ public sealed class QuickstartTests : IDisposable
         Assert.True(inner.eq(images.Pixels).all().item<bool>());
         Assert.Equal(0, padded.Pixels.narrow(2, 0, 2).sum().item<long>());
     }
+
+    [Fact]
+    public void Residual_encoder_initialisation_follows_the_seed_only()
+    {
+        // The stage-1 residual encoder is drawn from the run's seed, whatever the global generator did before.
+        using var baseEncoder = Svg.ML.Encoders.ResNet18.FromModelDirectory();
+        static float[] Weights(Svg.ML.Autoencoder.SvgEncoder e) =>
+            e.ResidualEncoder.parameters().SelectMany(p => p.detach().flatten().data<float>().ToArray()).ToArray();
+        TorchSharp.torch.manual_seed(1);
+        using var a = Architecture.NewSvgEncoder(baseEncoder, 32, seed: 5);
+        using (TorchSharp.torch.rand(17)) { }
+        TorchSharp.torch.manual_seed(2);
+        using var b = Architecture.NewSvgEncoder(baseEncoder, 32, seed: 5);
+        using var c = Architecture.NewSvgEncoder(baseEncoder, 32, seed: 6);
+        Assert.Equal(Weights(a), Weights(b));
+        Assert.NotEqual(Weights(a), Weights(c));
+    }
 }
