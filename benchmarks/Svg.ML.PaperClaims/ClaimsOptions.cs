@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Svg.ML.PaperClaims;
 
-/// <summary>Settings of the small-scale reproduction (defaults: about half an hour on two CPU cores).</summary>
+/// <summary>Settings of the small-scale reproduction (defaults: about 25 minutes on two CPU cores).</summary>
 public sealed record ClaimsOptions
 {
     public int TrainImages { get; init; } = 6000;

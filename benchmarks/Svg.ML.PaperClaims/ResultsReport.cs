@@ -62,7 +62,9 @@ public sealed class ResultsReport(ResultsData r, string docsDirectory)
         L($"- Command: `{context.Command}`");
         L($"- Started {context.StartUtc:yyyy-MM-dd HH:mm} UTC; wall time {context.WallMinutes.ToString("F1", c)} min, process CPU time {context.CpuMinutes.ToString("F1", c)} min.");
         L($"- Machine: {context.Machine}; {context.Threads} TorchSharp thread(s). Load average (1/5/15 min) at start {context.LoadAtStart}, at end {context.LoadAtEnd} " +
-          "(the machine was shared with other jobs, so wall times are pessimistic).");
+          (Math.Max(OneMinuteLoad(context.LoadAtStart), OneMinuteLoad(context.LoadAtEnd)) > context.Threads + 0.5
+              ? "(other jobs shared the machine, so wall times are pessimistic)."
+              : "(about the run's own threads: no other load)."));
         L();
         L("## What was compared");
         L();
@@ -250,8 +252,8 @@ public sealed class ResultsReport(ResultsData r, string docsDirectory)
         string verdict3 = Math.Abs(dBase) <= 0.01 && dPlain > 0.02 ? "**Reproduces**" : dPlain > 0.02 ? "**Partly reproduces**" : "**Does not reproduce**";
         yield return $"{verdict3} — *SVG latents keep the frozen encoder's semantics; autoencoder latents are far less linearly separable*: linear-probe accuracy " +
                      $"{(svg.Probe.Accuracy * 100).ToString("F1", c)} % on SVG latents vs {(probeBase.Accuracy * 100).ToString("F1", c)} % on the base features alone " +
-                     $"({(dBase * 100).ToString("+0.0;-0.0", c)} points) and {(plain.Probe.Accuracy * 100).ToString("F1", c)} % on the plain autoencoder's latents " +
-                     $"({(dPlain * 100).ToString("+0.0;-0.0", c)} points for SVG).";
+                     $"({Points(dBase)} points) and {(plain.Probe.Accuracy * 100).ToString("F1", c)} % on the plain autoencoder's latents " +
+                     $"({Points(dPlain)} points for SVG).";
 
         // 4. Reconstruction.
         var rs = svg.Reconstruction!; var rp = plain.Reconstruction!;
@@ -260,4 +262,12 @@ public sealed class ResultsReport(ResultsData r, string docsDirectory)
                      $"vs {F(rp.Psnr)} dB / {rp.Ssim.ToString("F3", c)} for the plain autoencoder trained with the same budget " +
                      $"(rFD CNN {F(svg.ReconstructionFd!.Cnn)} vs {F(plain.ReconstructionFd!.Cnn)}).";
     }
+
+    /// <summary>An accuracy difference in percentage points, signed, one decimal ("+0.0" for a difference that rounds to zero).</summary>
+    static string Points(double difference) =>
+        Math.Round(difference * 100, 1, MidpointRounding.AwayFromZero).ToString("+0.0;-0.0;+0.0", CultureInfo.InvariantCulture);
+
+    /// <summary>The 1-minute figure of a "1.85 / 1.64 / 1.78" load-average string (0 when unreadable).</summary>
+    static double OneMinuteLoad(string loads) =>
+        double.TryParse(loads.Split('/')[0].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : 0;
 }
