@@ -35,8 +35,11 @@ public static class LinePlot
         var c = surface.Canvas;
         c.Clear(SKColors.White);
         using var typeface = Typeface();
-        using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true, TextSize = 13, Typeface = typeface };
-        using var small = new SKPaint { Color = new SKColor(60, 60, 60), IsAntialias = true, TextSize = 11, Typeface = typeface };
+        using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
+        using var small = new SKPaint { Color = new SKColor(60, 60, 60), IsAntialias = true };
+        using var textFont = new SKFont(typeface, 13);
+        using var smallFont = new SKFont(typeface, 11);
+        using var titleFont = new SKFont(typeface, 15) { Embolden = true };
         using var grid = new SKPaint { Color = new SKColor(225, 225, 225), StrokeWidth = 1 };
         using var axis = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.2f, IsStroke = true };
 
@@ -44,21 +47,21 @@ public static class LinePlot
         {
             c.DrawLine(left, Y(t), left + pw, Y(t), grid);
             string label = Format(t);
-            c.DrawText(label, left - 6 - small.MeasureText(label), Y(t) + 4, small);
+            c.DrawText(label, left - 6 - smallFont.MeasureText(label), Y(t) + 4, smallFont, small);
         }
         var xTicks = all.Select(p => p.X).Distinct().OrderBy(v => v).ToList();
         foreach (double t in xTicks)
         {
             c.DrawLine(X(t), top, X(t), top + ph, grid);
             string label = Format(t);
-            c.DrawText(label, X(t) - small.MeasureText(label) / 2, top + ph + 16, small);
+            c.DrawText(label, X(t) - smallFont.MeasureText(label) / 2, top + ph + 16, smallFont, small);
         }
         c.DrawRect(left, top, pw, ph, axis);
-        c.DrawText(title, left, top - 18, new SKPaint { Color = SKColors.Black, IsAntialias = true, TextSize = 15, Typeface = typeface, FakeBoldText = true });
-        c.DrawText(xLabel, left + pw / 2 - text.MeasureText(xLabel) / 2, height - 14, text);
+        c.DrawText(title, left, top - 18, titleFont, text);
+        c.DrawText(xLabel, left + pw / 2 - textFont.MeasureText(xLabel) / 2, height - 14, textFont, text);
         c.Save();
         c.RotateDegrees(-90);
-        c.DrawText(yLabel, -(top + ph / 2) - text.MeasureText(yLabel) / 2, 18, text);
+        c.DrawText(yLabel, -(top + ph / 2) - textFont.MeasureText(yLabel) / 2, 18, textFont, text);
         c.Restore();
 
         float legendY = top + 16;
@@ -71,7 +74,7 @@ public static class LinePlot
             foreach (var p in pts) c.DrawCircle(X(p.X), Y(p.Y), 3.5f, dot);
             float lx = left + pw - 290;
             c.DrawLine(lx, legendY - 4, lx + 22, legendY - 4, line);
-            c.DrawText(s.Name, lx + 28, legendY, small);
+            c.DrawText(s.Name, lx + 28, legendY, smallFont, small);
             legendY += 16;
             if (s.Floor is double floor && double.IsFinite(floor))
             {
@@ -79,7 +82,7 @@ public static class LinePlot
                                                  PathEffect = SKPathEffect.CreateDash(new[] { 6f, 4f }, 0) };
                 c.DrawLine(left, Y(floor), left + pw, Y(floor), dashed);
                 c.DrawLine(lx, legendY - 4, lx + 22, legendY - 4, dashed);
-                c.DrawText(s.FloorName ?? "floor", lx + 28, legendY, small);
+                c.DrawText(s.FloorName ?? "floor", lx + 28, legendY, smallFont, small);
                 legendY += 16;
             }
         }
