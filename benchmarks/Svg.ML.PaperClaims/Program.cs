@@ -48,14 +48,14 @@ Directory.CreateDirectory(Path.Combine(o.DocsDirectory, "results"));
 var w = Console.Out;
 w.WriteLine($"Svg.ML paper claims — {get_num_threads()} threads, seed {o.Seed}, work folder {o.WorkDirectory}.");
 
-using var data = QuickstartData.Load(null, o.TrainImages, o.TestImages, 32, o.Seed);
+using var data = QuickstartData.Load(FashionMnist.DebianDirectory, o.TrainImages, o.TestImages, 32, o.Seed);
 w.WriteLine($"[data] {data.Description}.");
 
 var sw = Stopwatch.StartNew();
 using var resnet = ResNet18.FromModelDirectory();
 FashionClassifier cnn;
 double cnnAccuracy;
-using (var classifierData = QuickstartData.Load(null, o.ClassifierImages, o.TestImages, 32, o.Seed))
+using (var classifierData = QuickstartData.Load(FashionMnist.DebianDirectory, o.ClassifierImages, o.TestImages, 32, o.Seed))
     (cnn, cnnAccuracy) = FashionClassifier.Train(classifierData.Train, classifierData.Test, o.ClassifierEpochs, o.Seed);
 var classifierTime = sw.Elapsed;
 w.WriteLine($"[fd] feature networks: {FrechetEvaluation.EncoderName(resnet)}; {cnn.FeatureName(cnnAccuracy)} (trained in {classifierTime.TotalSeconds:F0} s).");

@@ -5,11 +5,14 @@ public static class QuickstartApp
 {
     /// <summary>
     /// Runs the quickstart for <paramref name="args"/>. Exit codes: 0 done (or --help), 1 bad options or a failed run,
-    /// 2 Fashion-MNIST missing (no --data): the install command is printed.
+    /// 2 Fashion-MNIST missing (no --data): where it was looked for is printed. Without --data it reads
+    /// <paramref name="fashionMnistDirectory"/> (default <see cref="Svg.ML.Data.FashionMnist.DefaultDirectory"/>: the
+    /// subset bundled in the repository's data/ folder).
     /// </summary>
     public static int Run(IReadOnlyList<string> args, TextWriter? output = null, TextWriter? error = null,
-                           string fashionMnistDirectory = Svg.ML.Data.FashionMnist.DebianDirectory)
+                           string? fashionMnistDirectory = null)
     {
+        fashionMnistDirectory ??= Svg.ML.Data.FashionMnist.DefaultDirectory;
         output ??= Console.Out;
         error ??= Console.Error;
         QuickstartOptions options;
@@ -26,16 +29,16 @@ public static class QuickstartApp
         }
         if (options.DataPath is null && !QuickstartData.IsIdxFolder(fashionMnistDirectory))
         {
-            error.WriteLine($"Fashion-MNIST is not installed: the quickstart reads it from {fashionMnistDirectory} " +
-                            "(Debian package dataset-fashion-mnist) and downloads nothing. Install it with");
+            error.WriteLine($"Fashion-MNIST was not found in {fashionMnistDirectory}. The quickstart downloads nothing: it reads " +
+                            "the subset bundled in the repository's data/fashion-mnist folder (run it from a clone, or set " +
+                            $"{Svg.ML.Data.SampleData.EnvironmentVariable} to that data/ folder), or the full set from Debian:");
             error.WriteLine();
-            error.WriteLine($"    {QuickstartData.InstallCommand}");
+            error.WriteLine($"    {QuickstartData.InstallCommand}   # then --data {Svg.ML.Data.FashionMnist.DebianDirectory}");
             error.WriteLine();
             error.WriteLine("or pass your own data with --data DIR (see --help).");
             return 2;
         }
-        if (options.DataPath is null && fashionMnistDirectory != Svg.ML.Data.FashionMnist.DebianDirectory)
-            options = options with { DataPath = fashionMnistDirectory };
+        if (options.DataPath is null) options = options with { DataPath = fashionMnistDirectory };
         try
         {
             QuickstartPipeline.Run(options, output);

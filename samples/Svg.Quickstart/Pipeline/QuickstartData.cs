@@ -35,13 +35,13 @@ public static class QuickstartData
 
     /// <summary>
     /// Loads <paramref name="trainImages"/> training and <paramref name="testImages"/> held-out images from
-    /// <paramref name="dataPath"/> (null: Fashion-MNIST from <see cref="FashionMnist.DebianDirectory"/>) and brings them
+    /// <paramref name="dataPath"/> (null: Fashion-MNIST from <see cref="FashionMnist.DefaultDirectory"/>) and brings them
     /// to <paramref name="imageSize"/>² (<see cref="Prepare"/>). IDX folders give their first N images of each split;
     /// image folders use <c>train/</c> and <c>test/</c> subfolders when present, else a seeded 80/20 split.
     /// </summary>
     public static DataSplit Load(string? dataPath, int trainImages, int testImages, int imageSize, long seed = 0)
     {
-        string dir = dataPath ?? FashionMnist.DebianDirectory;
+        string dir = dataPath ?? FashionMnist.DefaultDirectory;
         LabeledImages train, test;
         string source;
         if (IsIdxFolder(dir))
@@ -76,6 +76,15 @@ public static class QuickstartData
         else throw new DirectoryNotFoundException($"Data folder not found: {dir}");
 
         if (train.Count == 0 || test.Count == 0) throw new InvalidDataException($"{dir}: no training or no held-out images.");
+        if (train.Count < trainImages || test.Count < testImages)
+        {
+            int haveTrain = train.Count, haveTest = test.Count;
+            train.Dispose();
+            test.Dispose();
+            throw new InvalidDataException(
+                $"{dir} holds {haveTrain} training / {haveTest} held-out images, fewer than the {trainImages} / {testImages} asked for: " +
+                $"lower --train-images / --test-images, or use the full Fashion-MNIST (--data {FashionMnist.DebianDirectory}).");
+        }
         string prep = Describe(train, imageSize);
         var preparedTrain = Prepare(train, imageSize);
         var preparedTest = Prepare(test, imageSize);

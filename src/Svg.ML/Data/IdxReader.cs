@@ -174,7 +174,7 @@ public static class IdxDataset
 /// <summary>Fashion-MNIST (Zalando, 28×28 grayscale, 10 classes; 60 000 train / 10 000 test images).</summary>
 public static class FashionMnist
 {
-    /// <summary>Where Debian's <c>dataset-fashion-mnist</c> package installs the files.</summary>
+    /// <summary>Where Debian's <c>dataset-fashion-mnist</c> package installs the full files.</summary>
     public const string DebianDirectory = "/usr/share/datasets/fashion-mnist";
 
     /// <summary>The ten class names, in label order.</summary>
@@ -184,12 +184,20 @@ public static class FashionMnist
     };
 
     /// <summary>
-    /// Loads the train or test split from <paramref name="directory"/> (default <see cref="DebianDirectory"/>;
-    /// files <c>{train|t10k}-{images-idx3|labels-idx1}-ubyte[.gz]</c>).
+    /// The folder <see cref="Load"/> reads by default: the subset bundled with the repository
+    /// (<see cref="SampleData.FashionMnistDirectory"/>: the first 6 000 train / 2 000 test images, the same on every
+    /// machine) when it is found, else <see cref="DebianDirectory"/>.
+    /// </summary>
+    public static string DefaultDirectory => SampleData.Root is null ? DebianDirectory : SampleData.FashionMnistDirectory;
+
+    /// <summary>
+    /// Loads the train or test split from <paramref name="directory"/> (default <see cref="DefaultDirectory"/>;
+    /// files <c>{train|t10k}-{images-idx3|labels-idx1}-ubyte[.gz]</c>). With <paramref name="limit"/>, the first
+    /// <c>limit</c> images; fewer only when the files hold fewer.
     /// </summary>
     public static LabeledImages Load(bool train = false, int? limit = null, string? directory = null)
     {
-        directory ??= DebianDirectory;
+        directory ??= DefaultDirectory;
         string prefix = train ? "train" : "t10k";
         string images = Find(directory, $"{prefix}-images-idx3-ubyte");
         string labels = Find(directory, $"{prefix}-labels-idx1-ubyte");
@@ -204,6 +212,7 @@ public static class FashionMnist
             if (File.Exists(p)) return p;
         }
         throw new FileNotFoundException(
-            $"Fashion-MNIST file {stem}(.gz) not found in {directory} (on Debian: apt-get install dataset-fashion-mnist).");
+            $"Fashion-MNIST file {stem}(.gz) not found in {directory} (the repository bundles a subset in data/fashion-mnist; " +
+            "the full set: apt-get install dataset-fashion-mnist).");
     }
 }

@@ -65,14 +65,28 @@ public class IdxReaderTests : IDisposable
         Assert.Contains("magic", Assert.Throws<InvalidDataException>(() => IdxReader.Read(png)).Message);
     }
 
+    /// <summary>
+    /// The bundled subset is byte for byte the first 6 000 / 2 000 items of the official files: SHA-256 of the payload
+    /// (after the IDX header) computed with Python over the first n items of Debian's dataset-fashion-mnist files.
+    /// </summary>
+    [Theory]
+    [InlineData("train-images-idx3-ubyte.gz", 6000, "c407c19496b306f56f0ed298ad5b11dbcfcc75fc631f4f8e3bc07b8000f1a88b")]
+    [InlineData("train-labels-idx1-ubyte.gz", 6000, "630a374d65ffe2f321251c9e84474d5a90d464571a2a6418ad322c1d9a47fad6")]
+    [InlineData("t10k-images-idx3-ubyte.gz", 2000, "09bbac78738f0229a68f7ca74e62665d7fb34f45ea7a3509ab5c4a202c1370de")]
+    [InlineData("t10k-labels-idx1-ubyte.gz", 2000, "a86243d2b2400909bc0a82f5fd5c9df83bf827852a1543e3dc70af890035a9d4")]
+    public void BundledFashionMnist_IsThePrefixOfTheOfficialFiles(string file, int count, string sha256)
+    {
+        var idx = IdxReader.Read(TestData.FashionMnist(file));
+        Assert.Equal(count, idx.Shape[0]);
+        Assert.Equal(sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(idx.Data)));
+    }
+
     /// <summary>Reference values read with Python (gzip + numpy.frombuffer) from Debian's dataset-fashion-mnist.</summary>
     [Fact]
     public void FashionMnist_TestSplit_MatchesValuesReadWithNumpy()
     {
-        TestData.FashionMnist("t10k-images-idx3-ubyte.gz");
-        TestData.FashionMnist("t10k-labels-idx1-ubyte.gz");
-        var images = IdxReader.Read(Path.Combine(TestData.FashionMnistDirectory, "t10k-images-idx3-ubyte.gz"), maxItems: 4);
-        Assert.Equal(10000, images.TotalItems);
+        var images = IdxReader.Read(TestData.FashionMnist("t10k-images-idx3-ubyte.gz"), maxItems: 4);
+        Assert.Equal(2000, images.TotalItems);
         Assert.Equal(new[] { 4, 28, 28 }, images.Shape);
 
         using var data = FashionMnist.Load(train: false, limit: 12);

@@ -1,28 +1,24 @@
+using Svg.ML.Data;
+
 namespace Svg.ML.Tests.Data;
 
 /// <summary>
-/// Real data shipped by Debian packages (CI installs them: <c>apt-get install dataset-fashion-mnist python3-skimage</c>).
-/// A missing file fails the test with the package to install.
+/// Real data bundled with the repository (<c>data/</c>, found by <see cref="SampleData"/>): the first 6 000 / 2 000
+/// Fashion-MNIST train / test images and a few CC0 / public-domain photographs and textures from scikit-image.
+/// The same bytes on every machine, so every test reads the same data whatever the machine has installed.
 /// </summary>
 public static class TestData
 {
-    /// <summary>Folder of Debian's <c>dataset-fashion-mnist</c>.</summary>
-    public const string FashionMnistDirectory = "/usr/share/datasets/fashion-mnist";
-
-    /// <summary>Folder of the sample images of Debian's <c>python3-skimage</c>.</summary>
-    public const string SkimageDataDirectory = "/usr/lib/python3/dist-packages/skimage/data";
+    /// <summary>Folder of the bundled Fashion-MNIST subset.</summary>
+    public static string FashionMnistDirectory => SampleData.FashionMnistDirectory;
 
     /// <summary>Path of a Fashion-MNIST file, e.g. "t10k-images-idx3-ubyte.gz".</summary>
-    public static string FashionMnist(string file) => Require(Path.Combine(FashionMnistDirectory, file), "dataset-fashion-mnist");
-
-    /// <summary>Path of a scikit-image sample photograph, e.g. "astronaut.png".</summary>
-    public static string SkimagePhoto(string file) => Require(Path.Combine(SkimageDataDirectory, file), "python3-skimage");
-
-    static string Require(string path, string aptPackage)
+    public static string FashionMnist(string file)
     {
-        if (!File.Exists(path))
-            throw new FileNotFoundException(
-                $"Test data '{path}' is missing: install the Debian package with `apt-get install {aptPackage}` (CI installs it).", path);
-        return path;
+        string path = Path.Combine(FashionMnistDirectory, file);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"bundled test data '{path}' is missing.", path);
     }
+
+    /// <summary>Path of a bundled photograph, e.g. "astronaut.png".</summary>
+    public static string SkimagePhoto(string file) => SampleData.Image(file);
 }

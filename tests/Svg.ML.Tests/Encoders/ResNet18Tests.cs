@@ -14,7 +14,7 @@ namespace Svg.ML.Tests.Encoders;
 
 /// <summary>
 /// The TorchSharp ResNet18 against ONNX Runtime running ML.NET's own ResNet18.onnx, on real photographs
-/// (Debian python3-skimage). Both sides get the same 224×224 pixels: ML.NET's LoadImages → ResizeImages(224, 224)
+/// (bundled in data/images from scikit-image). Both sides get the same 224×224 pixels: ML.NET's LoadImages → ResizeImages(224, 224)
 /// → ExtractPixels (planar RGB, 0–255), the input ML.NET's DnnFeaturizeImage expects.
 /// </summary>
 public class ResNet18Tests : IClassFixture<ResNet18Tests.Fixture>

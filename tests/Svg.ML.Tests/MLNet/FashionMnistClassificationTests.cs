@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 namespace Svg.ML.Tests.MLNet;
 
 /// <summary>
-/// End to end on real data: Fashion-MNIST PNG files (decoded from Debian's IDX files) → LoadImages → SvgFeaturize
+/// End to end on real data: Fashion-MNIST PNG files (decoded from the bundled IDX subset) → LoadImages → SvgFeaturize
 /// (pooled) → MapValueToKey → an ML.NET multiclass trainer → Evaluate. The encoder is a tiny random-weight SVG
 /// encoder, so the accuracy is a plumbing check (features stay aligned with their labels through the batching
 /// cursor), not a quality claim.

@@ -108,6 +108,7 @@ public sealed class QuickstartTests : IDisposable
         int code = QuickstartApp.Run([], output, error, fashionMnistDirectory: Path.Combine(_dir, "no-such-folder"));
         Assert.Equal(2, code);
         Assert.Contains("sudo apt-get install -y dataset-fashion-mnist", error.ToString());
+        Assert.Contains("no-such-folder", error.ToString());
         Assert.Equal("", output.ToString());
     }
 
