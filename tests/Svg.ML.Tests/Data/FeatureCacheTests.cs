@@ -111,7 +111,6 @@ public class FeatureCacheTests : IDisposable
     [Fact]
     public void GetOrEncode_CachesResNet18GridsOfFashionMnist()
     {
-        TestData.FashionMnist("t10k-images-idx3-ubyte.gz");
         using var data = FashionMnist.Load(limit: 5);
         using var encoder = ResNet18.FromModelDirectory();
         var cache = new FeatureCache(_dir);
@@ -119,7 +118,13 @@ public class FeatureCacheTests : IDisposable
         Assert.Equal(new long[] { 5, 256, 4, 4 }, entry.Shape);
         using var cached = entry.ReadAll();
         using var direct = WithNoGrad(() => encoder.EncodeGrid(encoder.Preprocess(data.Images(0, 5, 64))));
-        Assert.True((cached - direct).abs().max().item<float>() < 1e-5f);
+        // The cache encodes in batches of 2, the reference in one batch of 5: the same convolutions with differently
+        // blocked float sums (oneDNN reorders them by batch size, the reference path less so). Agreement is asked
+        // relative to the values' scale (stage-3 values reach ~16): 1e-5 of the largest magnitude, ~80 float32 ulps;
+        // a wrong row or batch would differ by O(1).
+        float scale = direct.abs().max().item<float>();
+        float worst = (cached - direct).abs().max().item<float>();
+        Assert.True(worst <= 1e-5f * scale, $"cached vs direct: max abs difference {worst:G3} for values up to {scale:G3}");
         var stamp = File.GetLastWriteTimeUtc(entry.Path);
         var again = cache.GetOrEncode(encoder, data, imageSize: 64, batchSize: 2);
         Assert.Equal(stamp, File.GetLastWriteTimeUtc(again.Path));

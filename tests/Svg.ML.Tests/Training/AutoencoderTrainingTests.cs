@@ -132,7 +132,11 @@ public class AutoencoderTrainingTests(ITestOutputHelper output)
         {
             stored.eval();
             using var single = stored.Encode(images.Images(7, 1, 16));
-            Assert.True((Svg.ML.Diffusion.LatentTokens.ToTokens(single)[0] - a[7]).abs().max().item<float>() < 1e-5);
+            // Batch of 1 vs batch of 4: the same convolutions with differently blocked float sums (oneDNN orders them
+            // by batch size). Agreement relative to the values' scale: 1e-5 of the largest magnitude (~80 ulps).
+            float scale = a[7].abs().max().item<float>();
+            float worst = (Svg.ML.Diffusion.LatentTokens.ToTokens(single)[0] - a[7]).abs().max().item<float>();
+            Assert.True(worst <= 1e-5f * scale, $"row 7 alone vs in its batch: max abs difference {worst:G3} for values up to {scale:G3}");
         }
 
         using var result = DiffusionTraining.Train(memory, new DiffusionTrainingOptions
