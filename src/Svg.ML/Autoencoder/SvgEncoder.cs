@@ -176,8 +176,9 @@ public sealed class SvgEncoder : nn.Module<Tensor, Tensor>
 
         if (training && Config.MaskRatio > 0)
         {
-            // Whole-sample masking: flag_b ~ Bernoulli(mask_ratio); h_vit_b ← mask_token where flagged.
-            var flags = rand(B, device: hVit.device).lt(Config.MaskRatio).to(hVit.dtype).view(B, 1, 1);
+            // Whole-sample masking: flag_b ~ Bernoulli(mask_ratio); h_vit_b ← mask_token where flagged. The uniforms come
+            // from the global CPU generator (seeded and checkpointed by AutoencoderTraining) on every device.
+            var flags = DeviceRandom.Rand([B], null, hVit.device).lt(Config.MaskRatio).to(hVit.dtype).view(B, 1, 1);
             hVit = hVit * (1 - flags) + mask_token!.expand(B, D, N) * flags;
         }
 

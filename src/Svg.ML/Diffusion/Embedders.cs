@@ -1,3 +1,4 @@
+using Svg.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -87,13 +88,14 @@ public sealed class LabelEmbedder : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// <c>where(drop, num_classes, labels)</c> with <c>drop = force_drop_ids == 1</c>, or, without
-    /// <paramref name="forceDropIds"/>, <c>drop = U(0,1) &lt; dropout_prob</c> drawn from <paramref name="generator"/>.
+    /// <paramref name="forceDropIds"/>, <c>drop = U(0,1) &lt; dropout_prob</c> drawn on the CPU from <paramref name="generator"/>
+    /// (a CPU generator; else the global CPU generator) and moved to the labels' device.
     /// </summary>
     public Tensor TokenDrop(Tensor labels, Tensor? forceDropIds = null, Generator? generator = null)
     {
         using var scope = NewDisposeScope();
         Tensor drop = forceDropIds is null
-            ? torch.rand(labels.shape[0], device: labels.device, generator: generator) < DropoutProb
+            ? DeviceRandom.Rand([labels.shape[0]], generator, labels.device) < DropoutProb
             : forceDropIds.to(labels.device) == 1;
         return torch.where(drop, torch.full_like(labels, NumClasses), labels).MoveToOuterDisposeScope();
     }

@@ -68,11 +68,33 @@ public sealed class FeatureNormalizer : IDisposable
         return new FeatureNormalizer(flat.mean([0]), flat.std(0, unbiased: true));
     }
 
-    /// <summary><c>(x − mean) / std</c>.</summary>
-    public Tensor Normalize(Tensor x) => (x - Mean.to(x.device)) / Std.to(x.device);
+    /// <summary><c>(x − mean) / std</c>, on <paramref name="x"/>'s device.</summary>
+    public Tensor Normalize(Tensor x)
+    {
+        var (mean, std) = On(x.device);
+        return (x - mean) / std;
+    }
 
-    /// <summary><c>x · std + mean</c>.</summary>
-    public Tensor Denormalize(Tensor x) => x * Std.to(x.device) + Mean.to(x.device);
+    /// <summary><c>x · std + mean</c>, on <paramref name="x"/>'s device.</summary>
+    public Tensor Denormalize(Tensor x)
+    {
+        var (mean, std) = On(x.device);
+        return x * std + mean;
+    }
+
+    /// <summary>The statistics on <paramref name="device"/>: copied there once, not at every call.</summary>
+    (Tensor Mean, Tensor Std) On(Device device)
+    {
+        if (device.type == DeviceType.CPU) return (Mean, Std);
+        lock (_onDevice)
+        {
+            string key = device.ToString();
+            if (!_onDevice.TryGetValue(key, out var pair))
+                _onDevice[key] = pair = (Mean.to(device).DetachFromDisposeScope(), Std.to(device).DetachFromDisposeScope());
+            return pair;
+        }
+    }
+    readonly Dictionary<string, (Tensor Mean, Tensor Std)> _onDevice = new();
 
     /// <summary>The statistics under the official keys (copies), e.g. for saving.</summary>
     public Dictionary<string, Tensor> ToStateDict() => new()
@@ -86,5 +108,7 @@ public sealed class FeatureNormalizer : IDisposable
     {
         Mean.Dispose();
         Std.Dispose();
+        foreach (var (m, sd) in _onDevice.Values) { m.Dispose(); sd.Dispose(); }
+        _onDevice.Clear();
     }
 }

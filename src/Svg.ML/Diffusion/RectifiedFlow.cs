@@ -71,23 +71,24 @@ public sealed class RectifiedFlow
     /// <summary>
     /// The training loss of <see cref="Model"/> on data tokens <paramref name="x"/> <c>[B, T, C]</c> (already
     /// feature-normalised) with labels <paramref name="y"/> <c>[B]</c>. Randomness comes from <paramref name="noise"/>
-    /// where given, else from <paramref name="generator"/> (else the global torch RNG): z0, then t, then (training
-    /// mode only) the label-dropout uniforms.
+    /// where given, else from <paramref name="generator"/> (a CPU generator; else the global CPU generator): z0, then t,
+    /// then (training mode only) the label-dropout uniforms — drawn on the CPU and moved to <paramref name="x"/>'s device
+    /// (<see cref="DeviceRandom"/>), so the same generator state gives the same noise on every device.
     /// The returned tensors are owned by the caller (dispose the result); gradients flow into <see cref="FlowLossResult.Loss"/>.
     /// </summary>
     public FlowLossResult Loss(Tensor x, Tensor y, double shift = TrainingShift, FlowNoise? noise = null, Generator? generator = null)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0];
-        Tensor z0 = noise?.Z0 ?? torch.randn(x.shape, dtype: x.dtype, device: x.device, generator: generator);
-        Tensor tRaw = noise?.TRaw ?? torch.rand(b, dtype: float32, device: x.device, generator: generator);
+        Tensor z0 = noise?.Z0 ?? DeviceRandom.Randn(x.shape, generator, x.device, x.dtype);
+        Tensor tRaw = noise?.TRaw ?? DeviceRandom.Rand([b], generator, x.device);
         Tensor t = ShiftTime(tRaw.to(x.device), shift);
 
         // Label dropout: the model's own rule, with the uniforms drawn here so that they can be injected.
         Tensor? dropIds = null;
         if (Model.training && Model.Config.ClassDropoutProb > 0)
         {
-            Tensor u = noise?.LabelDropUniforms ?? torch.rand(b, device: x.device, generator: generator);
+            Tensor u = noise?.LabelDropUniforms ?? DeviceRandom.Rand([b], generator, x.device);
             dropIds = (u.to(x.device) < Model.Config.ClassDropoutProb).to(int64);
         }
         Tensor labelsUsed = dropIds is null ? y.clone() : Model.LabelEmbedder.TokenDrop(y, dropIds);

@@ -21,7 +21,8 @@ namespace Svg.ML.Training;
 /// Adam (lr 1e-4, betas (0.5, 0.9)) on residual encoder + mask token + decoder
 /// L_D   = f · hinge(D(x), D(x̂.detach()))                       Adam (same settings) on the discriminator
 /// </code>
-/// Randomness (decoder/discriminator initialisation, data order, dropout and mask draws through the global torch
+/// Randomness (decoder/discriminator initialisation, data order, mask draws through the global CPU generator — drawn on
+/// the CPU on every device, see <see cref="DeviceRandom"/> — and dropout, which libtorch draws from the device's default
 /// generator) derives from the seed; the caller's global generator state is restored afterwards. Checkpoints (prefix
 /// <c>autoencoder</c>) hold the residual encoder (<c>encoder.extra_vit.*</c>, <c>encoder.mask_token</c>), the decoder,
 /// the discriminator, both optimisers' moments and the global generator state: resuming on the CPU continues exactly.
@@ -146,26 +147,29 @@ public static class AutoencoderTraining
                     var x = rgb * 2 - 1;
                     var xRec = decoder.call(encoder.Encode(rgb));
 
+                    // The step's scalars are read in one device→host copy (one synchronisation, not one per value).
                     var rec = (x - xRec).abs();
-                    metrics["l1"] = rec.mean().item<float>();
+                    var scalars = new List<(string Name, Tensor Value)> { ("l1", rec.mean()) };
                     if (options.Lpips is { } lpips)
                     {
                         var p = lpips.call(x, xRec);                                   // [B, 1, 1, 1]
-                        metrics["lpips"] = p.mean().item<float>();
+                        scalars.Add(("lpips", p.mean()));
                         rec = rec + options.PerceptualWeight * p;
                     }
                     var nll = rec.sum() / rec.shape[0];
-                    metrics["nll"] = nll.item<float>();
+                    scalars.Add(("nll", nll));
                     var total = nll;
                     if (ganOn)
                     {
                         var g = AdversarialLoss.GeneratorLoss(discriminator!.call(xRec));
                         var lambda = AdversarialLoss.AdaptiveWeight(nll, g, lastLayer, options.DiscWeight);
-                        metrics["g_loss"] = g.item<float>();
-                        metrics["d_weight"] = lambda.item<float>();
+                        scalars.Add(("g_loss", g));
+                        scalars.Add(("d_weight", lambda));
                         total = nll + lambda * options.DiscFactor * g;
                     }
-                    loss = total.item<float>();
+                    float[] values = TrainingRun.ReadScalars(scalars.Select(v => v.Value).Append(total));
+                    for (int i = 0; i < scalars.Count; i++) metrics[scalars[i].Name] = values[i];
+                    loss = values[^1];
                     run.CheckFinite(step + 1, "the autoencoder loss", loss);    // before any update
                     aeOptimizer.zero_grad();
                     total.backward();

@@ -22,7 +22,8 @@ namespace Svg.ML.Training;
 /// loss noise (one explicit generator) have their own streams (<see cref="TrainingRandom"/>). Checkpoints
 /// (<see cref="TrainingCheckpoint"/>, prefix <c>diffusion</c>) hold <c>model.*</c>, <c>ema.*</c>, the AdamW moments
 /// (<c>optimizer.*</c>), the noise generator state (<c>rng.noise</c>), the normaliser (<c>normalizer.mean|std</c>) and
-/// the loss history; resuming continues bitwise identically on the CPU.
+/// the loss history; resuming continues bitwise identically on the same device. The noise is drawn on the CPU from one
+/// CPU generator (<see cref="DeviceRandom"/>) and moved to the device: identical on every device.
 /// </summary>
 public static class DiffusionTraining
 {
@@ -58,7 +59,7 @@ public static class DiffusionTraining
             string[] names = trainable.Select(p => p.name).ToArray();
             optimizer = optim.AdamW(trainable.Select(p => p.parameter), lr: options.LearningRate, beta1: options.Beta1,
                                     beta2: options.Beta2, eps: options.Epsilon, weight_decay: options.WeightDecay);
-            noise = TrainingRandom.NoiseGenerator(options.Seed, device);
+            noise = TrainingRandom.NoiseGenerator(options.Seed);
 
             using (var checkpoint = run.OpenResume())
             {
@@ -116,7 +117,7 @@ public static class DiffusionTraining
                 float loss;
                 using (var scope = NewDisposeScope())
                 {
-                    var x = normalizer.Normalize(data.ReadTokens(indices)).to(device);
+                    var x = normalizer.Normalize(data.ReadTokens(indices).to(device));   // normalised on the device
                     var y = data.ReadLabels(indices).to(device);
                     optimizer.zero_grad();
                     using var result = flow.Loss(x, y, options.TimeShift, generator: noise);

@@ -9,11 +9,16 @@ namespace Svg.ML.Training;
 /// <list type="bullet">
 /// <item>the data order: epoch e visits the samples in <c>randperm(N)</c> drawn from a generator seeded with
 ///   <c>Derive(seed, Order, e)</c>, so any step's batch is known without replaying earlier epochs;</item>
-/// <item>the training noise (diffusion: z0, t, label dropout): one explicit <see cref="Generator"/>, whose state is
-///   saved in checkpoints;</item>
+/// <item>the training noise (diffusion: z0, t, label dropout): one explicit CPU <see cref="Generator"/>, whose state
+///   is saved in checkpoints; the draws are made on the CPU and moved to the model's device
+///   (<see cref="Runtime.DeviceRandom"/>), so the same seed gives the same noise on every device;</item>
 /// <item>weight initialisation: the global torch generator seeded with <c>Derive(seed, Init)</c> for the duration of
 ///   the construction (<see cref="WithGlobalSeed{T}"/>; the caller's global state is restored afterwards).</item>
 /// </list>
+/// Same seed → bitwise-equal results on the same device; across devices the noise is identical and the results agree
+/// within float tolerance. Dropout inside modules draws from the device's own default generator (seeded from
+/// <see cref="Global"/> on CUDA as on the CPU), so runs with dropout on CUDA repeat from the seed but resume without
+/// restoring that generator's state.
 /// </summary>
 public static class TrainingRandom
 {
@@ -54,8 +59,12 @@ public static class TrainingRandom
         return perm.data<long>().ToArray();
     }
 
-    /// <summary>A generator for the training noise, on <paramref name="device"/>.</summary>
-    public static Generator NoiseGenerator(long seed, Device device) => new((ulong)Derive(seed, Noise), device);
+    /// <summary>
+    /// The generator of the training noise: always a CPU generator (TorchSharp 0.107 makes no device generators, and
+    /// libtorch rejects a CPU generator in a CUDA draw), used through <see cref="Runtime.DeviceRandom"/>, which draws on
+    /// the CPU and moves the numbers to the model's device.
+    /// </summary>
+    public static Generator NoiseGenerator(long seed) => new((ulong)Derive(seed, Noise), CPU);
 
     /// <summary>
     /// Runs <paramref name="build"/> with the global torch generator seeded by <paramref name="seed"/>, then restores the

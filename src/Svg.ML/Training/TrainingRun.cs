@@ -241,6 +241,13 @@ internal sealed class TrainingRun
         finally { snap.Dispose(); }
     }
 
+    /// <summary>The values of scalar tensors (any device) as float32, read in one device→host copy.</summary>
+    public static float[] ReadScalars(IEnumerable<Tensor> scalars)
+    {
+        using var scope = NewDisposeScope();
+        return stack(scalars.Select(t => t.detach().reshape(1).to(ScalarType.Float32)).ToArray()).view(-1).cpu().data<float>().ToArray();
+    }
+
     /// <summary>SHA-256 (hex) of the canonical JSON of <paramref name="json"/>.</summary>
     public static string Hash(JsonObject json) =>
         Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(json.ToJsonString()))).ToLowerInvariant();

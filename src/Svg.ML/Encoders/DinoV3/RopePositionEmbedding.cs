@@ -1,3 +1,4 @@
+using Svg.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -90,26 +91,27 @@ public sealed class RopePositionEmbedding : nn.Module<long, long, (Tensor Sin, T
         return scope.MoveToOuter(sin, cos);
     }
 
-    /// <summary>Training-only random coordinate augmentations, in the official order: shift, jitter, rescale.</summary>
+    /// <summary>Training-only random coordinate augmentations, in the official order: shift, jitter, rescale (drawn from
+    /// the global CPU generator on every device: <see cref="DeviceRandom"/>).</summary>
     Tensor AugmentCoordinates(Tensor coords)
     {
         var device = coords.device;
         var dtype = _config.RopeDtype;
         if (_config.RopeShiftCoords is double shift)
         {
-            var shiftHw = empty(2, dtype: dtype, device: device).uniform_(-shift, shift);
+            var shiftHw = DeviceRandom.Uniform([2], -shift, shift, null, device, dtype);
             coords = coords + shiftHw.unsqueeze(0);
         }
         if (_config.RopeJitterCoords is double jitter)
         {
             double jitterMax = Math.Log(jitter);
-            var jitterHw = empty(2, dtype: dtype, device: device).uniform_(-jitterMax, jitterMax).exp();
+            var jitterHw = DeviceRandom.Uniform([2], -jitterMax, jitterMax, null, device, dtype).exp();
             coords = coords * jitterHw.unsqueeze(0);
         }
         if (_config.RopeRescaleCoords is double rescale)
         {
             double rescaleMax = Math.Log(rescale);
-            var rescaleHw = empty(1, dtype: dtype, device: device).uniform_(-rescaleMax, rescaleMax).exp();
+            var rescaleHw = DeviceRandom.Uniform([1], -rescaleMax, rescaleMax, null, device, dtype).exp();
             coords = coords * rescaleHw;
         }
         return coords;
