@@ -73,6 +73,7 @@ namespace Svg.ML.Benchmarks
             new LdmDecoderForwardBenchmark(),
             new DiTSamplingBenchmark(),
             new FeaturizerOverheadBenchmark(),
+            new TargetsBenchmark(),
         };
     }
 

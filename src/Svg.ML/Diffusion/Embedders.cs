@@ -52,8 +52,14 @@ public sealed class TimestepEmbedder : nn.Module<Tensor, Tensor>
         return embedding.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Embeds times <paramref name="t"/> <c>[N]</c> → <c>[N, hidden]</c>.</summary>
-    public override Tensor forward(Tensor t) => mlp.call(TimestepEmbedding(t, FrequencyEmbeddingSize));
+    /// <summary>Embeds times <paramref name="t"/> <c>[N]</c> → <c>[N, hidden]</c>: the sinusoidal features in float32
+    /// (t in bf16 would keep only 8 bits of the time), then the MLP in the weights' dtype.</summary>
+    public override Tensor forward(Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        var freq = TimestepEmbedding(t, FrequencyEmbeddingSize).to(Layers.First.weight!.dtype);
+        return mlp.call(freq).MoveToOuterDisposeScope();
+    }
 }
 
 /// <summary>

@@ -101,7 +101,7 @@ public sealed class RectifiedFlow
         zt = zt.to(x.dtype);
         t = t.to(x.dtype);
 
-        Tensor output = Model.forward(zt, t, y, dropIds);
+        Tensor output = Model.forward(zt, t, y, dropIds).to(x.dtype);    // a bf16 model's output: the loss in x's dtype
         if (output.shape[2] != x.shape[2]) output = output.chunk(2, 2)[0]; // drop the learned-sigma half
         Tensor mse = (output - target).pow(2).mean(Enumerable.Range(1, (int)x.dim() - 1).Select(d => (long)d).ToArray());
         Tensor loss = mse.mean();

@@ -67,11 +67,13 @@ public sealed class Sampler
 {
     readonly VelocityModel _model;
 
-    /// <summary>Samples with <paramref name="model"/>; label dropout is disabled during sampling whatever the model's mode.</summary>
+    /// <summary>Samples with <paramref name="model"/>; label dropout is disabled during sampling whatever the model's mode.
+    /// The velocity is returned in the state's dtype (a bf16 model's output is cast back: the ODE state stays float32).</summary>
     public Sampler(SvgDiT model) : this((z, t, y) =>
     {
-        using Tensor keep = torch.zeros_like(y);
-        return model.forward(z, t, y, keep);
+        using var scope = NewDisposeScope();
+        Tensor keep = torch.zeros_like(y);
+        return model.forward(z, t, y, keep).to(z.dtype).MoveToOuterDisposeScope();
     })
     { }
 

@@ -110,6 +110,8 @@ public sealed class SvgDiT : nn.Module<Tensor, Tensor, Tensor, Tensor>
     /// <summary>
     /// As <see cref="forward(Tensor, Tensor, Tensor)"/>; <paramref name="forceDropIds"/> <c>[B]</c> (1 = replace the
     /// label by the null class) replaces the random label dropout, in training and evaluation alike (official semantics).
+    /// <paramref name="x"/> is cast to the weights' dtype and the output has that dtype; <paramref name="t"/> stays as
+    /// given (its sinusoidal features are computed in float32, see <see cref="TimestepEmbedder"/>).
     /// </summary>
     public Tensor forward(Tensor x, Tensor t, Tensor y, Tensor? forceDropIds)
     {
@@ -117,6 +119,7 @@ public sealed class SvgDiT : nn.Module<Tensor, Tensor, Tensor, Tensor>
             throw new ArgumentException(
                 $"SvgDiT expects x [B, {Config.NumTokens}, {Config.InChannels}] (grid {Config.GridSize}×{Config.GridSize}); got [{string.Join(", ", x.shape)}].");
         using var scope = NewDisposeScope();
+        x = x.to(pos_embed.dtype);              // the model's compute dtype (bf16 for a bf16 compute copy; else a no-op)
         Tensor h = ln1.call(x) + pos_embed;
         Tensor c = t_embedder.call(t) + y_embedder.Embed(y, training, forceDropIds);
         foreach (var block in blocks) h = block.call(h, c);

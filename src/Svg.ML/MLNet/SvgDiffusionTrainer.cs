@@ -128,6 +128,13 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
         /// <summary>Use the CPU when the GPU is unavailable; null = the MLContext's <see cref="MLContext.FallbackToCpu"/>.</summary>
         public bool? FallbackToCpu;
 
+        /// <summary>On CUDA, let float32 matmuls and convolutions use TF32 tensor cores (official setting; default true).</summary>
+        public bool AllowTf32 = true;
+
+        /// <summary>Compute precision of training and of the returned generator's sampling (bf16: mixed precision with
+        /// float32 master weights and optimiser state; see <see cref="DiffusionTrainingOptions.Precision"/>).</summary>
+        public Precision Precision = Precision.Fp32;
+
         internal Options Clone() => (Options)MemberwiseClone();
     }
 
@@ -236,6 +243,8 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
                 CheckpointEvery = _options.CheckpointEvery,
                 Resume = _options.Resume,
                 Device = device,
+                AllowTf32 = _options.AllowTf32,
+                Precision = _options.Precision,
                 Progress = _options.Progress,
                 CancellationToken = _options.CancellationToken,
                 Log = message => SvgHost.Info(ml, Component, message),
@@ -253,6 +262,7 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
                 Seed = seed,
                 BatchSize = _options.GenerationBatchSize,
                 Sampler = _options.Sampler,
+                Precision = _options.Precision,
             };
             return SvgGenerator.FromTraining(ml, generatorOptions, result.EmaModel, result.Normalizer, _options.Decoder?.Model, device);
         }

@@ -7,6 +7,7 @@ using Svg.ML.Autoencoder;
 using Svg.ML.Checkpoints;
 using Svg.ML.Diffusion;
 using Svg.ML.Runtime;
+using Svg.ML.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -53,11 +54,17 @@ public sealed class SvgGenerator : SvgTransformerBase
         /// <c>sample_svg.py</c> settings, 25 Euler steps, CFG 4, shift 0.15).</summary>
         public SamplerOptions Sampler = new();
 
+        /// <summary>Compute precision of the diffusion model while sampling. <see cref="Precision.Bf16"/>: the DiT runs
+        /// in a bfloat16 copy of its weights (the saved weights stay float32); the noise, the time grid and the ODE
+        /// state stay float32. The decoder runs in float32. Default float32.</summary>
+        public Precision Precision = Precision.Fp32;
+
         internal Options Clone() => (Options)MemberwiseClone();
     }
 
     readonly Options _options;
     readonly SvgDiT _model;
+    readonly ComputeCopy<SvgDiT>? _compute;   // the bf16 copy that samples (Precision.Bf16)
     readonly FeatureNormalizer _normalizer;
     readonly LdmDecoder? _decoder;
     readonly bool _ownsDecoder;
@@ -82,6 +89,13 @@ public sealed class SvgGenerator : SvgTransformerBase
         if (decoder is null) _options.ImageColumnName = null;
         _model.to(device);
         _model.eval();
+        if (_options.Precision != Precision.Fp32)
+        {
+            var config = model.Config;
+            _compute = new ComputeCopy<SvgDiT>(model, () => TrainingRandom.WithGlobalSeed(0, () => new SvgDiT(config)),
+                                               _options.Precision.ComputeType(), device);
+            _compute.Module.eval();
+        }
         _decoder?.to(device);
         _decoder?.eval();
         BatchSize = _options.BatchSize > 0 ? _options.BatchSize : device.type == DeviceType.CUDA ? 64 : 8;
@@ -193,7 +207,7 @@ public sealed class SvgGenerator : SvgTransformerBase
         bool guided = config.ClassDropoutProb > 0 &&
                       !(options.CfgScale == 1 && options.ResolvedGuidance.Mode == GuidanceMode.Constant);
         var nullY = guided ? Diffusion.Sampler.NullLabels(y, config.NullClass) : null;
-        var x = new Diffusion.Sampler(_model).Sample(z0, y, nullY, options);
+        var x = new Diffusion.Sampler(_compute?.Module ?? _model).Sample(z0, y, nullY, options);
         return LatentTokens.ToLatent(_normalizer.Denormalize(x), _gridH, _gridW);
     }
 
@@ -363,6 +377,7 @@ public sealed class SvgGenerator : SvgTransformerBase
             ["seed"] = _options.Seed,
             ["batchSize"] = _options.BatchSize,
             ["sampler"] = SvgArchive.ToNode(_options.Sampler),
+            ["precision"] = _options.Precision.ToString(),
         };
         w.Manifest["modelConfig"] = SvgArchive.ToNode(_model.Config);
         w.AddTensors("model.", _model.state_dict());
@@ -396,6 +411,7 @@ public sealed class SvgGenerator : SvgTransformerBase
             Seed = m["seed"]!.GetValue<long>(),
             BatchSize = m["batchSize"]!.GetValue<int>(),
             Sampler = SvgArchive.FromNode<SamplerOptions>(m["sampler"], "sampler"),
+            Precision = m["precision"] is { } p ? Enum.Parse<Precision>(p.GetValue<string>()) : Precision.Fp32,
         };
         var config = SvgArchive.FromNode<SvgDiTConfig>(r.Manifest["modelConfig"], "modelConfig");
         var model = new SvgDiT(config);
@@ -425,6 +441,7 @@ public sealed class SvgGenerator : SvgTransformerBase
     {
         if (!disposing) return;
         _model.Dispose();
+        _compute?.Dispose();
         _normalizer.Dispose();
         if (_ownsDecoder) _decoder?.Dispose();
     }

@@ -10,9 +10,15 @@ internal static class SvgHost
 {
     /// <summary>
     /// CUDA device <see cref="MLContext.GpuDeviceId"/> (the index itself) when set and available; otherwise CPU if
-    /// <see cref="MLContext.FallbackToCpu"/>, otherwise an error.
+    /// <see cref="MLContext.FallbackToCpu"/>, otherwise an error. On CUDA, TF32 is set as
+    /// <see cref="MathSettings.AllowTf32"/> says (default on).
     /// </summary>
-    public static Device ResolveDevice(MLContext ml) => TorchRuntime.ResolveDevice(ml.GpuDeviceId, ml.FallbackToCpu);
+    public static Device ResolveDevice(MLContext ml)
+    {
+        var device = TorchRuntime.ResolveDevice(ml.GpuDeviceId, ml.FallbackToCpu);
+        MathSettings.ConfigureTf32(device);
+        return device;
+    }
 
     /// <summary>
     /// <paramref name="explicitSeed"/> if given, else a draw from the context's random source: deterministic when the

@@ -15,7 +15,8 @@ namespace Svg.ML.Training;
 /// x ← (features − mean) / std                         per-channel feature normalisation (fitted on the data)
 /// each step: batch (x, y) in this epoch's order
 ///   loss = RectifiedFlow.Loss(x, y, shift 0.4)        z0 ~ N(0, I), t ~ U(0, 1) shifted, label dropout 0.1
-///   AdamW step (lr 1e-4, wd 0, betas (0.9, 0.999)), no clipping
+///   AdamW step (lr 1e-4, wd 0, betas (0.9, 0.999)), no clipping     (bf16: forward/backward in a bf16 copy,
+///                                                                     the step on the float32 master weights)
 ///   ema ← 0.9999·ema + 0.0001·model
 /// </code>
 /// Reproducible from <see cref="TrainingOptions.Seed"/>: initialisation, data order (a permutation per epoch) and the
@@ -48,6 +49,7 @@ public static class DiffusionTraining
                                                            () => (new SvgDiT(config), new SvgDiT(config)));
         FeatureNormalizer? normalizer = null;
         Generator? noise = null;
+        ComputeCopy<SvgDiT>? compute = null;
         optim.Optimizer? optimizer = null;
         bool success = false;
         try
@@ -86,7 +88,10 @@ public static class DiffusionTraining
                 throw new ArgumentException($"The feature normaliser has {normalizer.Channels} channels but the features {data.Channels}.");
             CheckNormalizer(normalizer);
 
-            var flow = new RectifiedFlow(model);
+            if (options.Precision != Precision.Fp32)
+                compute = new ComputeCopy<SvgDiT>(model, () => TrainingRandom.WithGlobalSeed(0, () => new SvgDiT(config)),
+                                                  options.Precision.ComputeType(), device);
+            var flow = new RectifiedFlow(compute?.Module ?? model);
             var fixedNormalizer = normalizer;
             var fixedNoise = noise;
             var fixedOptimizer = optimizer;
@@ -109,6 +114,7 @@ public static class DiffusionTraining
 
             run.Start();
             model.train();
+            compute?.Module.train();
             for (long step = run.StartStep; step < run.TotalSteps; step++)
             {
                 run.ThrowIfCanceled(step, Snapshot);
@@ -120,10 +126,12 @@ public static class DiffusionTraining
                     var x = normalizer.Normalize(data.ReadTokens(indices).to(device));   // normalised on the device
                     var y = data.ReadLabels(indices).to(device);
                     optimizer.zero_grad();
+                    compute?.PullWeights();                         // bf16: master weights → the compute copy
                     using var result = flow.Loss(x, y, options.TimeShift, generator: noise);
                     loss = result.Loss.item<float>();
                     run.CheckFinite(step + 1, "the loss", loss);   // before any update: the weights stay good
                     result.Loss.backward();
+                    compute?.PushGradients();                       // bf16 gradients → the float32 master's
                     optimizer.step();
                 }
                 ema.Update();
@@ -138,6 +146,7 @@ public static class DiffusionTraining
         {
             optimizer?.Dispose();
             noise?.Dispose();
+            compute?.Dispose();
             if (!success)
             {
                 model.Dispose();

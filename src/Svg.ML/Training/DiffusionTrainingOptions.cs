@@ -44,6 +44,11 @@ public sealed record DiffusionTrainingOptions : TrainingOptions
     /// Not disposed by the trainer.</summary>
     public FeatureNormalizer? Normalizer { get; init; }
 
+    /// <summary>Compute precision. <see cref="Runtime.Precision.Bf16"/>: forward and backward run in a bfloat16 copy of
+    /// the model (<see cref="Runtime.ComputeCopy{T}"/>) while the weights, the EMA, the AdamW state and the loss stay
+    /// float32 (mixed precision with float32 master weights). Default float32.</summary>
+    public Runtime.Precision Precision { get; init; } = Runtime.Precision.Fp32;
+
     /// <summary>The model configuration used for <paramref name="data"/>: <see cref="Model"/> (checked against the data)
     /// or the S preset sized to it, with <see cref="ClassDropout"/> applied.</summary>
     public SvgDiTConfig ResolveModel(DiffusionDataset data)
@@ -85,6 +90,7 @@ public sealed record DiffusionTrainingOptions : TrainingOptions
                               : NormalizeFeatures ? "fit" : "none";
         json["data"] = data.Identity;
         json["data_count"] = data.Count;
+        if (Precision != Runtime.Precision.Fp32) json["precision"] = Precision.ToString();   // absent for fp32: older hashes hold
         return json;
     }
 

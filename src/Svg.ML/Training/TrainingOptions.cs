@@ -59,6 +59,11 @@ public abstract record TrainingOptions
     /// <summary>Device to train on (null: CPU). Bitwise-exact resumption is guaranteed on the CPU.</summary>
     public Device? Device { get; init; }
 
+    /// <summary>On CUDA, let float32 matmuls and convolutions use TF32 tensor cores (the official training setting;
+    /// default true). Sets libtorch's process-wide switches when the run starts; ignored on the CPU
+    /// (<see cref="Runtime.MathSettings.ConfigureTf32"/>).</summary>
+    public bool AllowTf32 { get; init; } = true;
+
     /// <summary>Receives a <see cref="TrainingProgress"/> after every step (e.g. a <see cref="ConsoleProgressBar"/>).</summary>
     public IProgress<TrainingProgress>? Progress { get; init; }
 

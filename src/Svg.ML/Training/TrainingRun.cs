@@ -1,3 +1,4 @@
+using Svg.ML.Runtime;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -36,6 +37,7 @@ internal sealed class TrainingRun
         TotalSteps = options.Steps ?? checked(options.Epochs!.Value * StepsPerEpoch);
         OptionsHash = Hash(trajectory);
         Device = options.Device ?? CPU;
+        MathSettings.ConfigureTf32(Device, options.AllowTf32);
     }
 
     public TrainingStage Stage { get; }
