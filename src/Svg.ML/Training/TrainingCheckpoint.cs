@@ -63,6 +63,8 @@ public sealed class TrainingCheckpoint : IDisposable
     {
         TrainingStage.Autoencoder => "autoencoder",
         TrainingStage.Diffusion => "diffusion",
+        TrainingStage.Segmentation => "segmentation",
+        TrainingStage.Depth => "depth",
         _ => throw new ArgumentOutOfRangeException(nameof(stage)),
     };
 
@@ -208,6 +210,8 @@ public sealed class TrainingCheckpoint : IDisposable
             {
                 "autoencoder" => TrainingStage.Autoencoder,
                 "diffusion" => TrainingStage.Diffusion,
+                "segmentation" => TrainingStage.Segmentation,
+                "depth" => TrainingStage.Depth,
                 _ => throw new TrainingResumeException(path, $"unknown stage '{stageName}'."),
             };
             long step = state["step"]?.GetValue<long>() ?? throw new TrainingResumeException(path, "the training state has no step.");

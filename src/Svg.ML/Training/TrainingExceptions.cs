@@ -31,11 +31,17 @@ public sealed class TrainingDivergedException : Exception
 
     static string Describe(TrainingStage stage, long step, string what, double value, string? checkpoint)
     {
-        string hints = stage == TrainingStage.Diffusion
-            ? "lower the learning rate; check that the features are finite and normalised (per-channel mean/std, " +
-              "DiffusionTrainingOptions.NormalizeFeatures) and that the labels lie in [0, NumClasses)"
-            : "lower the learning rate; check that the images are finite and in [0, 1]; with the GAN, start it later " +
-              "(DiscStart) or lower DiscWeight";
+        string hints = stage switch
+        {
+            TrainingStage.Diffusion =>
+                "lower the learning rate; check that the features are finite and normalised (per-channel mean/std, " +
+                "DiffusionTrainingOptions.NormalizeFeatures) and that the labels lie in [0, NumClasses)",
+            TrainingStage.Segmentation or TrainingStage.Depth =>
+                "lower the learning rate; check that the features are finite and that the targets are valid " +
+                "(class indices in [0, NumClasses) or the ignore index; depths in metres)",
+            _ => "lower the learning rate; check that the images are finite and in [0, 1]; with the GAN, start it later " +
+                 "(DiscStart) or lower DiscWeight",
+        };
         string resume = checkpoint is null
             ? "No checkpoint was written (set CheckpointDirectory to keep one)."
             : $"The last good checkpoint is '{checkpoint}'; it was not overwritten, and a run with Resume = true continues from it.";

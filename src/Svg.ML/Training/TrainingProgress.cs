@@ -1,6 +1,6 @@
 namespace Svg.ML.Training;
 
-/// <summary>The two SVG training stages.</summary>
+/// <summary>The two SVG training stages, and the dense heads trained on their features.</summary>
 public enum TrainingStage
 {
     /// <summary>Stage 1: residual encoder + LDM decoder on the frozen base encoder (<see cref="AutoencoderTraining"/>).</summary>
@@ -8,6 +8,12 @@ public enum TrainingStage
 
     /// <summary>Stage 2: the diffusion transformer on SVG features (<see cref="DiffusionTraining"/>).</summary>
     Diffusion,
+
+    /// <summary>A segmentation head on frozen features (<see cref="Dense.DenseHeadTraining"/>).</summary>
+    Segmentation,
+
+    /// <summary>A depth head on frozen features (<see cref="Dense.DenseHeadTraining"/>).</summary>
+    Depth,
 }
 
 /// <summary>
