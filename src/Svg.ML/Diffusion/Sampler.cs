@@ -147,8 +147,11 @@ public sealed class Sampler
         return ReferenceEquals(z, z0) ? z0.clone().MoveToOuterDisposeScope() : z.MoveToOuterDisposeScope();
     }
 
-    /// <summary>The (guided) velocity at z, time t (tensor <c>[B]</c> and its value), for step <paramref name="step"/>.</summary>
-    Tensor Velocity(Tensor z, Tensor t, double tValue, int step, Tensor cond, Tensor? nullCond, SamplerOptions options, SamplerHooks? hooks)
+    /// <summary>
+    /// The (guided) velocity at z, time t (tensor <c>[B]</c> and its value), for step <paramref name="step"/>
+    /// (also used by the editing integrators, <see cref="Editing.FlowInversion"/>).
+    /// </summary>
+    internal Tensor Velocity(Tensor z, Tensor t, double tValue, int step, Tensor cond, Tensor? nullCond, SamplerOptions options, SamplerHooks? hooks)
     {
         bool guided = nullCond is not null && (options.Interval is not { } interval || interval.Contains(tValue));
         if (!guided)

@@ -6,6 +6,7 @@ using Microsoft.ML.Transforms.Image;
 using Svg.ML.Autoencoder;
 using Svg.ML.Checkpoints;
 using Svg.ML.Diffusion;
+using Svg.ML.Diffusion.Editing;
 using Svg.ML.Runtime;
 using Svg.ML.Training;
 using TorchSharp;
@@ -194,14 +195,7 @@ public sealed class SvgGenerator : SvgTransformerBase
         using var _ = no_grad();
         var config = _model.Config;
         // Each row's noise from its own generator, on the CPU (the same noise on every device).
-        var noise = new Tensor[labels.Length];
-        for (int i = 0; i < labels.Length; i++)
-        {
-            using var g = new Generator(unchecked((ulong)seeds[i]));
-            noise[i] = randn(new long[] { 1, config.NumTokens, config.InChannels }, generator: g);
-        }
-        var z0 = cat(noise, 0).to(Device);
-        foreach (var t in noise) t.Dispose();
+        var z0 = SeededNoise.Draw(seeds, new long[] { config.NumTokens, config.InChannels }, Device);
         var y = tensor(labels.Select(l => (long)l).ToArray(), device: Device);
         var options = _options.Sampler;
         bool guided = config.ClassDropoutProb > 0 &&
