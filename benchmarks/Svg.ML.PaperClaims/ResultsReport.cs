@@ -26,7 +26,17 @@ public sealed class ResultsReport(ResultsData r, string docsDirectory)
         Plot(Path.Combine(dir, "fd_vs_sampling_steps.png"), $"FD vs sampling steps (after {o.DiffusionSteps} training steps)", "Euler sampling steps",
              svg.BySamplingSteps.Select(kv => new CurvePoint(kv.Key, kv.Value)).ToList(), plain.BySamplingSteps.Select(kv => new CurvePoint(kv.Key, kv.Value)).ToList(),
              svg.ReconstructionFd, plain.ReconstructionFd);
-        File.WriteAllText(Path.Combine(docsDirectory, "results.md"), Markdown());
+        string path = Path.Combine(docsDirectory, "results.md");
+        File.WriteAllText(path, KeepEditingSection(path, Markdown()));
+    }
+
+    /// <summary>The report plus the section benchmarks/Svg.ML.Editing wrote into the old file (between its markers), if any.</summary>
+    static string KeepEditingSection(string path, string markdown)
+    {
+        const string begin = "<!-- editing:begin -->", end = "<!-- editing:end -->";
+        string old = File.Exists(path) ? File.ReadAllText(path) : "";
+        int b = old.IndexOf(begin, StringComparison.Ordinal), e = old.IndexOf(end, StringComparison.Ordinal);
+        return b >= 0 && e > b ? markdown.TrimEnd() + "\n\n" + old[b..(e + end.Length)] + "\n" : markdown;
     }
 
     static void Plot(string path, string title, string xLabel, IReadOnlyList<CurvePoint> a, IReadOnlyList<CurvePoint> b,

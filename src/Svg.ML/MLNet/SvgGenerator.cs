@@ -24,7 +24,7 @@ namespace Svg.ML.MLNet;
 /// the input), so a row's output does not depend on the batch it is sampled in.
 /// </para>
 /// </summary>
-public sealed class SvgGenerator : SvgTransformerBase
+public sealed partial class SvgGenerator : SvgTransformerBase
 {
     internal const string Kind = "SvgGenerator";
     const string Component = "SvgGenerator";
@@ -190,12 +190,15 @@ public sealed class SvgGenerator : SvgTransformerBase
     }
 
     /// <summary>Sampled, de-normalised latents [B, C, h, w] on the device.</summary>
-    Tensor SampleFeatures(int[] labels, long[] seeds)
+    Tensor SampleFeatures(int[] labels, long[] seeds) =>
+        // Each row's noise from its own generator, on the CPU (the same noise on every device).
+        SampleFromNoise(SeededNoise.Draw(seeds, new long[] { _model.Config.NumTokens, _model.Config.InChannels }, Device), labels);
+
+    /// <summary>Samples from the noise <paramref name="z0"/> [B, T, C] (on the device): de-normalised latents [B, C, h, w].</summary>
+    Tensor SampleFromNoise(Tensor z0, int[] labels)
     {
         using var _ = no_grad();
         var config = _model.Config;
-        // Each row's noise from its own generator, on the CPU (the same noise on every device).
-        var z0 = SeededNoise.Draw(seeds, new long[] { config.NumTokens, config.InChannels }, Device);
         var y = tensor(labels.Select(l => (long)l).ToArray(), device: Device);
         var options = _options.Sampler;
         bool guided = config.ClassDropoutProb > 0 &&
@@ -206,7 +209,7 @@ public sealed class SvgGenerator : SvgTransformerBase
     }
 
     /// <summary>Latents [B, C, h, w] → RGB [B, 3, H, W] in [0, 1] (decoder output clamped to [-1, 1]).</summary>
-    Tensor DecodeFeatures(Tensor latents)
+    internal Tensor DecodeFeatures(Tensor latents)
     {
         var decoder = _decoder ?? throw new InvalidOperationException("This generator has no decoder: give one to decode images.");
         using var _ = no_grad();
@@ -217,33 +220,71 @@ public sealed class SvgGenerator : SvgTransformerBase
 
     sealed record Inputs(DataViewSchema.Column Label, DataViewSchema.Column? Seed);
 
-    Inputs CheckInputs(DataViewSchema schema)
+    Inputs CheckInputs(DataViewSchema schema) =>
+        new(LabelColumn(schema, "label", _options.LabelColumnName, NumClasses),
+            _options.SeedColumnName is { } seedName ? IntegerColumn(schema, "seed", seedName) : null);
+
+    /// <summary>The class-label column <paramref name="name"/>: a UInt32 key with at most <paramref name="numClasses"/> values or an integer class index.</summary>
+    internal static DataViewSchema.Column LabelColumn(DataViewSchema schema, string role, string name, int numClasses)
     {
-        var label = schema.GetColumnOrNull(_options.LabelColumnName) ?? throw SchemaErrors.Missing("label", _options.LabelColumnName);
+        var label = schema.GetColumnOrNull(name) ?? throw SchemaErrors.Missing(role, name);
         switch (label.Type)
         {
             case KeyDataViewType k:
-                if (k.Count > (ulong)NumClasses)
-                    throw SchemaErrors.WrongType("label", label.Name, $"a key with at most {NumClasses} values (the model's classes)", label.Type);
+                if (k.Count > (ulong)numClasses)
+                    throw SchemaErrors.WrongType(role, label.Name, $"a key with at most {numClasses} values (the model's classes)", label.Type);
                 if (k.RawType != typeof(uint))
-                    throw SchemaErrors.WrongType("label", label.Name, "a UInt32 key (as MapValueToKey makes) or an integer class index", label.Type);
+                    throw SchemaErrors.WrongType(role, label.Name, "a UInt32 key (as MapValueToKey makes) or an integer class index", label.Type);
                 break;
             case NumberDataViewType n when IsInteger(n):
                 break;
             default:
-                throw SchemaErrors.WrongType("label", label.Name, "a key (MapValueToKey) or an integer class index", label.Type);
+                throw SchemaErrors.WrongType(role, label.Name, "a key (MapValueToKey) or an integer class index", label.Type);
         }
-        DataViewSchema.Column? seed = null;
-        if (_options.SeedColumnName is { } seedName)
-        {
-            seed = schema.GetColumnOrNull(seedName) ?? throw SchemaErrors.Missing("seed", seedName);
-            if (seed.Value.Type is not NumberDataViewType sn || !IsInteger(sn))
-                throw SchemaErrors.WrongType("seed", seedName, "an integer", seed.Value.Type);
-        }
-        return new Inputs(label, seed);
+        return label;
     }
 
-    static bool IsInteger(NumberDataViewType t) =>
+    /// <summary>The integer column <paramref name="name"/> (e.g. a seed).</summary>
+    internal static DataViewSchema.Column IntegerColumn(DataViewSchema schema, string role, string name)
+    {
+        var c = schema.GetColumnOrNull(name) ?? throw SchemaErrors.Missing(role, name);
+        if (c.Type is not NumberDataViewType n || !IsInteger(n)) throw SchemaErrors.WrongType(role, name, "an integer", c.Type);
+        return c;
+    }
+
+    /// <summary>A reader of an integer or key column as long (keys: the raw value, 0 = missing).</summary>
+    internal static Func<long> IntegerReader(DataViewRow row, DataViewSchema.Column c)
+    {
+        var raw = c.Type is KeyDataViewType k ? k.RawType : c.Type.RawType;
+        if (raw == typeof(uint)) { var g = row.GetGetter<uint>(c); return () => { uint v = 0; g(ref v); return v; }; }
+        if (raw == typeof(int)) { var g = row.GetGetter<int>(c); return () => { int v = 0; g(ref v); return v; }; }
+        if (raw == typeof(long)) { var g = row.GetGetter<long>(c); return () => { long v = 0; g(ref v); return v; }; }
+        if (raw == typeof(ulong)) { var g = row.GetGetter<ulong>(c); return () => { ulong v = 0; g(ref v); return unchecked((long)v); }; }
+        if (raw == typeof(short)) { var g = row.GetGetter<short>(c); return () => { short v = 0; g(ref v); return v; }; }
+        if (raw == typeof(ushort)) { var g = row.GetGetter<ushort>(c); return () => { ushort v = 0; g(ref v); return v; }; }
+        if (raw == typeof(byte)) { var g = row.GetGetter<byte>(c); return () => { byte v = 0; g(ref v); return v; }; }
+        if (raw == typeof(sbyte)) { var g = row.GetGetter<sbyte>(c); return () => { sbyte v = 0; g(ref v); return v; }; }
+        throw new InvalidOperationException($"Column '{c.Name}' of type {c.Type} is not an integer column.");
+    }
+
+    /// <summary>Reads a label with <paramref name="read"/> (see <see cref="IntegerReader"/>) as a class index, or throws naming the column.</summary>
+    internal static int ReadClass(Func<long> read, DataViewSchema.Column label, int numClasses)
+    {
+        long raw = ReadInteger(read, label);
+        long cls = label.Type is KeyDataViewType ? raw - 1 : raw;
+        if (label.Type is KeyDataViewType && raw == 0) throw new BadValueException(label.Name, "missing label (key value 0).");
+        if (cls < 0 || cls >= numClasses) throw new BadValueException(label.Name, $"class {cls} is outside [0, {numClasses}).");
+        return (int)cls;
+    }
+
+    /// <summary>Reads an integer with <paramref name="read"/>; a failing getter becomes a bad value of <paramref name="column"/>.</summary>
+    internal static long ReadInteger(Func<long> read, DataViewSchema.Column column)
+    {
+        try { return read(); }
+        catch (Exception e) when (e is not OperationCanceledException) { throw new BadValueException(column.Name, $"{e.GetType().Name}: {e.Message}", e); }
+    }
+
+    internal static bool IsInteger(NumberDataViewType t) =>
         t == NumberDataViewType.Int32 || t == NumberDataViewType.UInt32 || t == NumberDataViewType.Int64 || t == NumberDataViewType.UInt64 ||
         t == NumberDataViewType.Int16 || t == NumberDataViewType.UInt16 || t == NumberDataViewType.Byte || t == NumberDataViewType.SByte;
 
@@ -291,38 +332,11 @@ public sealed class SvgGenerator : SvgTransformerBase
             if (_inputs.Seed is { } s) _seed = IntegerReader(row, s);
         }
 
-        /// <summary>A reader of an integer or key column as long (keys: the raw value, 0 = missing).</summary>
-        static Func<long> IntegerReader(DataViewRow row, DataViewSchema.Column c)
-        {
-            var raw = c.Type is KeyDataViewType k ? k.RawType : c.Type.RawType;
-            if (raw == typeof(uint)) { var g = row.GetGetter<uint>(c); return () => { uint v = 0; g(ref v); return v; }; }
-            if (raw == typeof(int)) { var g = row.GetGetter<int>(c); return () => { int v = 0; g(ref v); return v; }; }
-            if (raw == typeof(long)) { var g = row.GetGetter<long>(c); return () => { long v = 0; g(ref v); return v; }; }
-            if (raw == typeof(ulong)) { var g = row.GetGetter<ulong>(c); return () => { ulong v = 0; g(ref v); return unchecked((long)v); }; }
-            if (raw == typeof(short)) { var g = row.GetGetter<short>(c); return () => { short v = 0; g(ref v); return v; }; }
-            if (raw == typeof(ushort)) { var g = row.GetGetter<ushort>(c); return () => { ushort v = 0; g(ref v); return v; }; }
-            if (raw == typeof(byte)) { var g = row.GetGetter<byte>(c); return () => { byte v = 0; g(ref v); return v; }; }
-            if (raw == typeof(sbyte)) { var g = row.GetGetter<sbyte>(c); return () => { sbyte v = 0; g(ref v); return v; }; }
-            throw new InvalidOperationException($"Column '{c.Name}' of type {c.Type} is not an integer column.");
-        }
-
         public override void Stage(long row)
         {
-            string labelName = _inputs.Label.Name;
-            long raw;
-            try { raw = _label!(); }
-            catch (Exception e) when (e is not OperationCanceledException) { throw new BadValueException(labelName, $"{e.GetType().Name}: {e.Message}", e); }
-            long cls = _inputs.Label.Type is KeyDataViewType ? raw - 1 : raw;
-            if (_inputs.Label.Type is KeyDataViewType && raw == 0) throw new BadValueException(labelName, "missing label (key value 0).");
-            if (cls < 0 || cls >= _g.NumClasses) throw new BadValueException(labelName, $"class {cls} is outside [0, {_g.NumClasses}).");
-            long seed;
-            if (_seed is null) seed = _g._options.Seed + row;
-            else
-            {
-                try { seed = _seed(); }
-                catch (Exception e) when (e is not OperationCanceledException) { throw new BadValueException(_inputs.Seed!.Value.Name, $"{e.GetType().Name}: {e.Message}", e); }
-            }
-            _labels.Add((int)cls);
+            int cls = ReadClass(_label!, _inputs.Label, _g.NumClasses);
+            long seed = _seed is null ? _g._options.Seed + row : ReadInteger(_seed, _inputs.Seed!.Value);
+            _labels.Add(cls);
             _seeds.Add(seed);
         }
 
@@ -395,6 +409,12 @@ public sealed class SvgGenerator : SvgTransformerBase
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         using var r = SvgArchive.Reader.Open(stream, Kind);
+        return FromArchive(mlContext, r);
+    }
+
+    /// <summary>The generator stored in an archive (its own, or one that embeds it, as the editing transformers do).</summary>
+    internal static SvgGenerator FromArchive(MLContext mlContext, SvgArchive.Reader r)
+    {
         var m = r.Manifest["options"]!.AsObject();
         var options = new Options
         {

@@ -30,6 +30,8 @@ public static class SvgModel
         [SvgFeaturizerTransformer.Kind] = (ml, s) => SvgFeaturizerTransformer.Load(ml, s),
         [SvgDecoderTransformer.Kind] = (ml, s) => SvgDecoderTransformer.Load(ml, s),
         [SvgGenerator.Kind] = (ml, s) => SvgGenerator.Load(ml, s),
+        [SvgEditTransformer.Kind] = (ml, s) => SvgEditTransformer.Load(ml, s),
+        [SvgInterpolationTransformer.Kind] = (ml, s) => SvgInterpolationTransformer.Load(ml, s),
     };
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -38,6 +39,7 @@ public sealed record EditOptions(
     EditMode Mode = EditMode.EditInside)
 {
     /// <summary>The forward sampler settings (Euler, constant guidance).</summary>
+    [JsonIgnore]
     public SamplerOptions Sampler => new(Steps: Steps, CfgScale: CfgScale, TimeShift: TimeShift);
 
     internal void Validate()
