@@ -12,6 +12,9 @@ namespace Svg.ML.Editing;
 /// <summary>FD of the interpolants at λ = 0.5 of one arm, with the plain samples of the two endpoint seed sets.</summary>
 public sealed record InterpolationFd(string Arm, FdPair EndpointA, FdPair EndpointB, FdPair Lerp, FdPair Slerp, double LerpNormRatio);
 
+/// <summary>How often the CNN classifies edits as the target class (and as the input's class).</summary>
+public sealed record EditSuccess(string Mode, double EditTime, int Edits, double TargetRate, double SourceRate);
+
 /// <summary>Editing and interpolation with one arm's trained generator (its EMA DiT, normaliser, encoder and decoder).</summary>
 public sealed class EditingStudy(Arm arm, DiffusionTrainingResult diffusion, SamplerOptions sampler)
 {

@@ -74,6 +74,7 @@ var editOptions = new EditOptions(EditTime: editTime, MaskBlur: 0.5);           
 var region = MaskedEdit.BoxMask(4, 4, 0.25, 0.25, 0.75, 0.75);                          // the central 2×2 cells of the 4×4 grid
 int[] inputs = [0, 1, 2];                                                                 // held-out images 0..2
 var interpolationFd = new List<InterpolationFd>();
+var editSuccess = new List<EditSuccess>();
 var editRows = new List<Tensor>();
 var interpolationRows = new List<Tensor>();
 double[] lambdas = Interpolation.Lambdas(9);
@@ -100,7 +101,26 @@ foreach (string key in new[] { "svg", "plain" })
     foreach (var (label, pair) in new[] { (0, 0L), (7, 1L) })
         interpolationRows.Add(study.InterpolationRows(o.Seed + 5_000_000 + pair, o.Seed + 6_000_000 + pair, label, lambdas));
 
-    if (key != "svg") continue;                                                          // the editing figure: the SVG arm
+    if (key != "svg") continue;                                                          // editing: the SVG arm
+    // Edit success: 30 held-out images, each to three other classes, both modes, three edit times; the CNN's verdict.
+    using (var many = data.Test.Images(0, 30, 32, ResizeMode.Stretch))
+    {
+        int[] src = Enumerable.Range(0, 30).Select(i => (int)data.Test.Labels[i]).ToArray();
+        int[][] tgt = src.Select(s => new[] { (s + 1) % 10, (s + 4) % 10, (s + 7) % 10 }).ToArray();
+        foreach (double te in new[] { 0.0, 0.3, 0.6 })
+            foreach (var mode in new[] { EditMode.EditInside, EditMode.KeepInside })
+            {
+                using var edited = study.Edit(many, src, tgt, region, editOptions with { Mode = mode, EditTime = te }, o.Seed + 8_000_000);
+                using var predicted = cnn.forward(edited).argmax(1);
+                var p = predicted.data<long>().ToArray();
+                var t = tgt.SelectMany(x => x).ToArray();
+                var sAll = src.SelectMany(x => Enumerable.Repeat(x, 3)).ToArray();
+                var r = new EditSuccess(mode.ToString(), te, p.Length, p.Zip(t).Count(x => x.First == x.Second) / (double)p.Length,
+                                        p.Zip(sAll).Count(x => x.First == x.Second) / (double)p.Length);
+                editSuccess.Add(r);
+                w.WriteLine($"    {r.Mode}, t_edit {te}: CNN says target class {r.TargetRate:P0}, source class {r.SourceRate:P0} of {r.Edits} edits");
+            }
+    }
     w.WriteLine($"[editing] {editOptions.Steps} steps, CFG {editOptions.CfgScale}, shift {editOptions.TimeShift}, t_edit {editTime}");
     using var images = data.Test.Images(0, inputs.Length, 32, ResizeMode.Stretch);
     int[] source = inputs.Select(i => (int)data.Test.Labels[i]).ToArray();
@@ -117,7 +137,7 @@ foreach (string key in new[] { "svg", "plain" })
 
 using (var grid = cat(editRows, 0)) ImagePng.SaveGrid(grid, 6, Path.Combine(results, "editing.png"), scale: 3);
 using (var grid = cat(interpolationRows, 0)) ImagePng.SaveGrid(grid, lambdas.Length, Path.Combine(results, "interpolation.png"), scale: 3);
-var report = new EditingReport(interpolationFd, experiment.RealReference(), cnn.FeatureName(cnnAccuracy), experiment.ResNetName, o, fdPairs,
+var report = new EditingReport(interpolationFd, editSuccess, experiment.RealReference(), cnn.FeatureName(cnnAccuracy), experiment.ResNetName, o, fdPairs,
                                samplingSteps, editOptions, $"{clock.Elapsed.TotalMinutes:F1} min, load {loadAtStart} → {RunContext.LoadAverage()}",
                                "dotnet run -c Release --project benchmarks/Svg.ML.Editing" + (args.Length > 0 ? " -- " + string.Join(' ', args) : ""));
 report.Write(o.DocsDirectory);

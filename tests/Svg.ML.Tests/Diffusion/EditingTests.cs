@@ -80,6 +80,10 @@ public class EditingTests : IDisposable
         Assert.Equal(0, hard.Out);
         Assert.True(hard.In > 0.5 * scale, $"masked region changed by only {hard.In}");
 
+        // A blurred mask feathers outward only: the box's own cells are regenerated as freely as with a hard mask.
+        var blurred = Change(new EditOptions(Steps: 20, MaskBlur: 0.5, Fade: 0));
+        Assert.True(blurred.In > 0.5 * scale, $"masked region changed by only {blurred.In} with a blurred mask");
+
         // Keep-inside mode: the other way round.
         var keep = Change(new EditOptions(Steps: 20, MaskBlur: 0, Fade: 0, Mode: EditMode.KeepInside));
         Assert.Equal(0, keep.In);

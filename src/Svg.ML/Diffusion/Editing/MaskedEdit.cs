@@ -55,7 +55,8 @@ public sealed record EditOptions(
 /// SDEdit with trajectory inversion (the SVG paper's editing experiments), on normalised latent tokens:
 /// <list type="number">
 /// <item>invert the input x with Euler in reverse to t_edit, recording the trajectory (<see cref="FlowInversion"/>);</item>
-/// <item>soften the edit mask m (1 = regenerate) with a 2-D Gaussian blur on the latent grid;</item>
+/// <item>soften the edit mask m (1 = regenerate) with a 2-D Gaussian blur on the latent grid, outward only
+///   (<c>m ← max(m, blur(m))</c>: the region itself stays fully regenerated);</item>
 /// <item>at t_edit: <c>z = m·ε + (1 − m)·z_inv(t_edit)</c> (Gaussian noise ε inside, the inverted latent outside);</item>
 /// <item>forward Euler under the target class with CFG; after each step j the preserved region is pulled back to the
 ///   recorded trajectory, <c>z ← k_j·z_inv(t_j) + (1 − k_j)·z</c>, with <c>k_j = (1 − m)·(1 − Fade·p_j)</c> and p_j the
@@ -109,7 +110,9 @@ public sealed class MaskedEdit
         Tensor? yNull = hasNull && options.CfgScale != 1 ? nullLabels : null;
 
         Tensor edit = options.Mode == EditMode.EditInside ? region.to(float32).to(device) : 1 - region.to(float32).to(device);
-        Tensor m = SoftMask(edit, options.MaskBlur).reshape(b, h * w, 1);         // 1 = regenerate, broadcast over channels
+        // Feathered outward only: m = max(mask, blur(mask)). A plain blur would leave the region's own cells below 1,
+        // and the pull-back at every step would drag them back to the input (the edit would not happen).
+        Tensor m = torch.maximum(edit, SoftMask(edit, options.MaskBlur)).reshape(b, h * w, 1);   // 1 = regenerate
         Tensor keep = 1 - m;
 
         using var trajectory = _flow.Invert(x, invCond, invNull, invOptions, options.EditTime);
