@@ -16,7 +16,7 @@ namespace Svg.ML.MLNet;
 /// batches; row i's noise comes from its seed (the seed column, else <see cref="Options.Seed"/> + the row's position).
 /// Saved with the generator inside (<see cref="SvgModel"/>).
 /// </summary>
-public sealed class SvgEditTransformer : SvgTransformerBase
+public sealed class SvgEditTransformer : SvgGeneratorTransformer
 {
     internal const string Kind = "SvgEditTransformer";
 
@@ -50,44 +50,37 @@ public sealed class SvgEditTransformer : SvgTransformerBase
         internal Options Clone() => (Options)MemberwiseClone();
     }
 
-    readonly SvgGenerator _g;
     readonly Options _o;
-    readonly bool _ownsGenerator;
 
-    internal SvgEditTransformer(MLContext ml, SvgGenerator generator, Options options, bool ownsGenerator) : base(ml, Kind)
+    internal SvgEditTransformer(MLContext ml, SvgGenerator generator, Options options, bool ownsGenerator) : base(ml, Kind, generator, ownsGenerator)
     {
-        _g = generator ?? throw new ArgumentNullException(nameof(generator));
         _o = options.Clone();
-        _ownsGenerator = ownsGenerator;
         _o.Edit.Validate();
         if (_o.MaskColumnName is null && _o.Box is not { Length: 4 })
             throw new ArgumentException("Give a mask column or a box (x0, y0, x1, y1 in fractions of the image).");
-        if (!_g.CanDecode) _o.OutputImageColumnName = null;
+        if (!G.CanDecode) _o.OutputImageColumnName = null;
         if (_o.OutputFeatureColumnName is null && _o.OutputImageColumnName is null)
             throw new ArgumentException("Ask for at least one output column (OutputFeatureColumnName, OutputImageColumnName with a decoder).");
-        BatchSize = _o.BatchSize > 0 ? _o.BatchSize : _g.BatchSize;
+        BatchSize = _o.BatchSize > 0 ? _o.BatchSize : G.BatchSize;
     }
 
     /// <inheritdoc/>
     public override int BatchSize { get; }
 
-    /// <summary>The generator the edits use.</summary>
-    public SvgGenerator Generator => _g;
-
     internal override string ArchiveKind => Kind;
 
-    int GridH => _g.FeatureShape[1];
-    int GridW => _g.FeatureShape[2];
+    int GridH => G.FeatureShape[1];
+    int GridW => G.FeatureShape[2];
 
     sealed record Inputs(DataViewSchema.Column Features, DataViewSchema.Column? Mask, (int H, int W) MaskShape,
                          DataViewSchema.Column Target, DataViewSchema.Column? Source, DataViewSchema.Column? Seed);
 
     Inputs CheckInputs(DataViewSchema schema)
     {
-        int size = _g.FeatureShape.Aggregate(1, (a, b) => a * b);
+        int size = G.FeatureShape.Aggregate(1, (a, b) => a * b);
         var f = schema.GetColumnOrNull(_o.FeatureColumnName) ?? throw SchemaErrors.Missing("features", _o.FeatureColumnName);
         if (f.Type is not VectorDataViewType { ItemType: var fi } fv || fi != NumberDataViewType.Single || fv.Size != size)
-            throw SchemaErrors.WrongType("features", f.Name, $"a float vector of size {size} ({string.Join("×", _g.FeatureShape)})", f.Type);
+            throw SchemaErrors.WrongType("features", f.Name, $"a float vector of size {size} ({string.Join("×", G.FeatureShape)})", f.Type);
         DataViewSchema.Column? mask = null;
         var maskShape = (GridH, GridW);
         if (_o.MaskColumnName is { } mn)
@@ -98,8 +91,8 @@ public sealed class SvgEditTransformer : SvgTransformerBase
                 throw SchemaErrors.WrongType("mask", mn, $"a float vector of size {GridH * GridW} (the latent grid) or with dimensions [H, W]", mask.Value.Type);
             if (mv.Dimensions.Length == 2) maskShape = (mv.Dimensions[0], mv.Dimensions[1]);
         }
-        var target = SvgGenerator.LabelColumn(schema, "target label", _o.TargetLabelColumnName, _g.NumClasses);
-        var source = _o.SourceLabelColumnName is { } sn ? SvgGenerator.LabelColumn(schema, "source label", sn, _g.NumClasses) : (DataViewSchema.Column?)null;
+        var target = SvgGenerator.LabelColumn(schema, "target label", _o.TargetLabelColumnName, G.NumClasses);
+        var source = _o.SourceLabelColumnName is { } sn ? SvgGenerator.LabelColumn(schema, "source label", sn, G.NumClasses) : (DataViewSchema.Column?)null;
         var seed = _o.SeedColumnName is { } s ? SvgGenerator.IntegerColumn(schema, "seed", s) : (DataViewSchema.Column?)null;
         return new Inputs(f, mask, maskShape, target, source, seed);
     }
@@ -107,7 +100,7 @@ public sealed class SvgEditTransformer : SvgTransformerBase
     private protected override IReadOnlyList<OutputColumn> GetOutputColumns(DataViewSchema inputSchema)
     {
         CheckInputs(inputSchema);
-        return OutputColumns(_o, _g);
+        return OutputColumns(_o, G);
     }
 
     internal static IReadOnlyList<OutputColumn> OutputColumns(Options o, SvgGenerator g)
@@ -168,8 +161,8 @@ public sealed class SvgEditTransformer : SvgTransformerBase
 
         public override void Stage(long row)
         {
-            int cls = SvgGenerator.ReadClass(_target!, _in.Target, _t._g.NumClasses);
-            int src = _source is null ? -1 : SvgGenerator.ReadClass(_source, _in.Source!.Value, _t._g.NumClasses);
+            int cls = SvgGenerator.ReadClass(_target!, _in.Target, _t.G.NumClasses);
+            int src = _source is null ? -1 : SvgGenerator.ReadClass(_source, _in.Source!.Value, _t.G.NumClasses);
             long seed = _seed is null ? _t._o.Seed + row : SvgGenerator.ReadInteger(_seed, _in.Seed!.Value);
             var features = Dense(_features!, ref _fv, _in.Features);
             var mask = _mask is null ? null : Dense(_mask, ref _mv, _in.Mask!.Value);
@@ -187,7 +180,7 @@ public sealed class SvgEditTransformer : SvgTransformerBase
 
         public override OutputBuffer?[] Run(bool[] active)
         {
-            var g = _t._g;
+            var g = _t.G;
             int n = _targets.Count, h = _t.GridH, w = _t.GridW;
             using var scope = NewDisposeScope();
             var features = tensor(_featureRows.SelectMany(r => r).ToArray()).reshape(n, g.FeatureShape[0], h, w).to(g.Device);
@@ -229,52 +222,43 @@ public sealed class SvgEditTransformer : SvgTransformerBase
 
     // ---- persistence: the generator's archive plus the edit settings ----
 
-    private protected override void SaveContents(SvgArchive.Writer w)
+    private protected override string Section => "edit";
+
+    private protected override JsonObject SaveSettings() => new()
     {
-        _g.SaveInto(w);
-        w.Manifest["edit"] = new JsonObject
-        {
-            ["featureColumnName"] = _o.FeatureColumnName,
-            ["maskColumnName"] = _o.MaskColumnName,
-            ["box"] = _o.Box is null ? null : new JsonArray(_o.Box.Select(v => (JsonNode)v).ToArray()),
-            ["targetLabelColumnName"] = _o.TargetLabelColumnName,
-            ["sourceLabelColumnName"] = _o.SourceLabelColumnName,
-            ["seedColumnName"] = _o.SeedColumnName,
-            ["seed"] = _o.Seed,
-            ["outputFeatureColumnName"] = _o.OutputFeatureColumnName,
-            ["outputImageColumnName"] = _o.OutputImageColumnName,
-            ["batchSize"] = _o.BatchSize,
-            ["options"] = SvgArchive.ToNode(_o.Edit),
-        };
-    }
+        ["featureColumnName"] = _o.FeatureColumnName,
+        ["maskColumnName"] = _o.MaskColumnName,
+        ["box"] = _o.Box is null ? null : new JsonArray(_o.Box.Select(v => (JsonNode)v).ToArray()),
+        ["targetLabelColumnName"] = _o.TargetLabelColumnName,
+        ["sourceLabelColumnName"] = _o.SourceLabelColumnName,
+        ["seedColumnName"] = _o.SeedColumnName,
+        ["seed"] = _o.Seed,
+        ["outputFeatureColumnName"] = _o.OutputFeatureColumnName,
+        ["outputImageColumnName"] = _o.OutputImageColumnName,
+        ["batchSize"] = _o.BatchSize,
+        ["options"] = SvgArchive.ToNode(_o.Edit),
+    };
 
     /// <summary>Loads an edit transformer saved by <see cref="SvgTransformerBase.Save(Stream)"/> (device from the MLContext).</summary>
     public static SvgEditTransformer Load(MLContext mlContext, Stream stream)
     {
-        ArgumentNullException.ThrowIfNull(mlContext);
-        using var r = SvgArchive.Reader.Open(stream, Kind);
-        var e = r.Manifest["edit"]?.AsObject() ?? throw new InvalidDataException("the manifest lacks 'edit'.");
-        var options = new Options
+        return Load(mlContext, stream, Kind, "edit", (e, generator) =>
         {
-            FeatureColumnName = e["featureColumnName"]!.GetValue<string>(),
-            MaskColumnName = e["maskColumnName"]?.GetValue<string>(),
-            Box = e["box"]?.AsArray().Select(v => v!.GetValue<double>()).ToArray(),
-            TargetLabelColumnName = e["targetLabelColumnName"]!.GetValue<string>(),
-            SourceLabelColumnName = e["sourceLabelColumnName"]?.GetValue<string>(),
-            SeedColumnName = e["seedColumnName"]?.GetValue<string>(),
-            Seed = e["seed"]!.GetValue<long>(),
-            OutputFeatureColumnName = e["outputFeatureColumnName"]?.GetValue<string>(),
-            OutputImageColumnName = e["outputImageColumnName"]?.GetValue<string>(),
-            BatchSize = e["batchSize"]!.GetValue<int>(),
-            Edit = SvgArchive.FromNode<EditOptions>(e["options"], "edit.options"),
-        };
-        var generator = SvgGenerator.FromArchive(mlContext, r);
-        try { return new SvgEditTransformer(mlContext, generator, options, ownsGenerator: true); }
-        catch { generator.Dispose(); throw; }
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing && _ownsGenerator) _g.Dispose();
+            var options = new Options
+            {
+                FeatureColumnName = e["featureColumnName"]!.GetValue<string>(),
+                MaskColumnName = e["maskColumnName"]?.GetValue<string>(),
+                Box = e["box"]?.AsArray().Select(v => v!.GetValue<double>()).ToArray(),
+                TargetLabelColumnName = e["targetLabelColumnName"]!.GetValue<string>(),
+                SourceLabelColumnName = e["sourceLabelColumnName"]?.GetValue<string>(),
+                SeedColumnName = e["seedColumnName"]?.GetValue<string>(),
+                Seed = e["seed"]!.GetValue<long>(),
+                OutputFeatureColumnName = e["outputFeatureColumnName"]?.GetValue<string>(),
+                OutputImageColumnName = e["outputImageColumnName"]?.GetValue<string>(),
+                BatchSize = e["batchSize"]!.GetValue<int>(),
+                Edit = SvgArchive.FromNode<EditOptions>(e["options"], "edit.options"),
+            };
+            return new SvgEditTransformer(mlContext, generator, options, ownsGenerator: true);
+        });
     }
 }

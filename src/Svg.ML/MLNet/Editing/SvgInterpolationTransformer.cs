@@ -15,7 +15,7 @@ namespace Svg.ML.MLNet;
 /// first and last interpolants start from the noise <see cref="SvgGenerator.Generate"/> draws for the two seeds.
 /// Sampling settings: the generator's <see cref="SvgGenerator.Sampler"/>. Saved with the generator inside (<see cref="SvgModel"/>).
 /// </summary>
-public sealed class SvgInterpolationTransformer : SvgTransformerBase
+public sealed class SvgInterpolationTransformer : SvgGeneratorTransformer
 {
     internal const string Kind = "SvgInterpolationTransformer";
 
@@ -40,17 +40,13 @@ public sealed class SvgInterpolationTransformer : SvgTransformerBase
         internal Options Clone() => (Options)MemberwiseClone();
     }
 
-    readonly SvgGenerator _g;
     readonly Options _o;
-    readonly bool _ownsGenerator;
 
-    internal SvgInterpolationTransformer(MLContext ml, SvgGenerator generator, Options options, bool ownsGenerator) : base(ml, Kind)
+    internal SvgInterpolationTransformer(MLContext ml, SvgGenerator generator, Options options, bool ownsGenerator) : base(ml, Kind, generator, ownsGenerator)
     {
-        _g = generator ?? throw new ArgumentNullException(nameof(generator));
         _o = options.Clone();
-        _ownsGenerator = ownsGenerator;
         if (_o.Count < 2) throw new ArgumentOutOfRangeException(nameof(options), _o.Count, "Count must be at least 2 (the two ends).");
-        if (!_g.CanDecode) _o.OutputImageColumnName = null;
+        if (!G.CanDecode) _o.OutputImageColumnName = null;
         if (_o.OutputFeatureColumnName is null && _o.OutputImageColumnName is null)
             throw new ArgumentException("Ask for at least one output column (OutputFeatureColumnName, OutputImageColumnName with a decoder).");
     }
@@ -58,20 +54,17 @@ public sealed class SvgInterpolationTransformer : SvgTransformerBase
     /// <summary>One row at a time: a row already samples <see cref="Options.Count"/> latents in batches.</summary>
     public override int BatchSize => 1;
 
-    /// <summary>The generator that samples the interpolants.</summary>
-    public SvgGenerator Generator => _g;
-
     internal override string ArchiveKind => Kind;
 
     (DataViewSchema.Column Label, DataViewSchema.Column A, DataViewSchema.Column B) CheckInputs(DataViewSchema schema) =>
-        (SvgGenerator.LabelColumn(schema, "label", _o.LabelColumnName, _g.NumClasses),
+        (SvgGenerator.LabelColumn(schema, "label", _o.LabelColumnName, G.NumClasses),
          SvgGenerator.IntegerColumn(schema, "seed A", _o.SeedAColumnName),
          SvgGenerator.IntegerColumn(schema, "seed B", _o.SeedBColumnName));
 
     private protected override IReadOnlyList<OutputColumn> GetOutputColumns(DataViewSchema inputSchema)
     {
         CheckInputs(inputSchema);
-        return OutputColumns(_o, _g);
+        return OutputColumns(_o, G);
     }
 
     internal static IReadOnlyList<OutputColumn> OutputColumns(Options o, SvgGenerator g)
@@ -114,14 +107,14 @@ public sealed class SvgInterpolationTransformer : SvgTransformerBase
         }
 
         public override void Stage(long row) =>
-            _rows.Add((SvgGenerator.ReadClass(_label!, _in.Label, _t._g.NumClasses),
+            _rows.Add((SvgGenerator.ReadClass(_label!, _in.Label, _t.G.NumClasses),
                        SvgGenerator.ReadInteger(_a!, _in.A), SvgGenerator.ReadInteger(_b!, _in.B)));
 
         public override void Reset() => _rows.Clear();
 
         public override OutputBuffer?[] Run(bool[] active)
         {
-            var g = _t._g;
+            var g = _t.G;
             var outputs = OutputColumns(_t._o, g);
             var result = new OutputBuffer?[active.Length];
             var parts = outputs.Select(_ => new List<float>()).ToArray();
@@ -145,44 +138,35 @@ public sealed class SvgInterpolationTransformer : SvgTransformerBase
 
     // ---- persistence: the generator's archive plus the interpolation settings ----
 
-    private protected override void SaveContents(SvgArchive.Writer w)
+    private protected override string Section => "interpolation";
+
+    private protected override JsonObject SaveSettings() => new()
     {
-        _g.SaveInto(w);
-        w.Manifest["interpolation"] = new JsonObject
-        {
-            ["labelColumnName"] = _o.LabelColumnName,
-            ["seedAColumnName"] = _o.SeedAColumnName,
-            ["seedBColumnName"] = _o.SeedBColumnName,
-            ["count"] = _o.Count,
-            ["method"] = _o.Method.ToString(),
-            ["outputFeatureColumnName"] = _o.OutputFeatureColumnName,
-            ["outputImageColumnName"] = _o.OutputImageColumnName,
-        };
-    }
+        ["labelColumnName"] = _o.LabelColumnName,
+        ["seedAColumnName"] = _o.SeedAColumnName,
+        ["seedBColumnName"] = _o.SeedBColumnName,
+        ["count"] = _o.Count,
+        ["method"] = _o.Method.ToString(),
+        ["outputFeatureColumnName"] = _o.OutputFeatureColumnName,
+        ["outputImageColumnName"] = _o.OutputImageColumnName,
+    };
 
     /// <summary>Loads an interpolation transformer saved by <see cref="SvgTransformerBase.Save(Stream)"/> (device from the MLContext).</summary>
     public static SvgInterpolationTransformer Load(MLContext mlContext, Stream stream)
     {
-        ArgumentNullException.ThrowIfNull(mlContext);
-        using var r = SvgArchive.Reader.Open(stream, Kind);
-        var e = r.Manifest["interpolation"]?.AsObject() ?? throw new InvalidDataException("the manifest lacks 'interpolation'.");
-        var options = new Options
+        return Load(mlContext, stream, Kind, "interpolation", (e, generator) =>
         {
-            LabelColumnName = e["labelColumnName"]!.GetValue<string>(),
-            SeedAColumnName = e["seedAColumnName"]!.GetValue<string>(),
-            SeedBColumnName = e["seedBColumnName"]!.GetValue<string>(),
-            Count = e["count"]!.GetValue<int>(),
-            Method = Enum.Parse<InterpolationMethod>(e["method"]!.GetValue<string>()),
-            OutputFeatureColumnName = e["outputFeatureColumnName"]?.GetValue<string>(),
-            OutputImageColumnName = e["outputImageColumnName"]?.GetValue<string>(),
-        };
-        var generator = SvgGenerator.FromArchive(mlContext, r);
-        try { return new SvgInterpolationTransformer(mlContext, generator, options, ownsGenerator: true); }
-        catch { generator.Dispose(); throw; }
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing && _ownsGenerator) _g.Dispose();
+            var options = new Options
+            {
+                LabelColumnName = e["labelColumnName"]!.GetValue<string>(),
+                SeedAColumnName = e["seedAColumnName"]!.GetValue<string>(),
+                SeedBColumnName = e["seedBColumnName"]!.GetValue<string>(),
+                Count = e["count"]!.GetValue<int>(),
+                Method = Enum.Parse<InterpolationMethod>(e["method"]!.GetValue<string>()),
+                OutputFeatureColumnName = e["outputFeatureColumnName"]?.GetValue<string>(),
+                OutputImageColumnName = e["outputImageColumnName"]?.GetValue<string>(),
+            };
+            return new SvgInterpolationTransformer(mlContext, generator, options, ownsGenerator: true);
+        });
     }
 }
