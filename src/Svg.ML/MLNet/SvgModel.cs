@@ -32,6 +32,7 @@ public static class SvgModel
         [SvgGenerator.Kind] = (ml, s) => SvgGenerator.Load(ml, s),
         [SvgEditTransformer.Kind] = (ml, s) => SvgEditTransformer.Load(ml, s),
         [SvgInterpolationTransformer.Kind] = (ml, s) => SvgInterpolationTransformer.Load(ml, s),
+        [Dense.SvgDenseTransformer.Kind] = (ml, s) => Dense.SvgDenseTransformer.Load(ml, s),
     };
 
     /// <summary>
