@@ -23,7 +23,7 @@ public sealed record SceneOptions
     public (double Min, double Max) FarDepth { get; init; } = (6.0, 9.0);
 
     /// <summary>Range of an object's height, metres.</summary>
-    public (double Min, double Max) ObjectHeight { get; init; } = (0.6, 1.0);
+    public (double Min, double Max) ObjectHeight { get; init; } = (0.8, 1.4);
 
     /// <summary>Focal length as a multiple of <see cref="Size"/> (1 ≈ a 53° field of view).</summary>
     public double FocalLength { get; init; } = 1.0;
