@@ -27,7 +27,8 @@ public sealed class ResultsReport(ResultsData r, string docsDirectory)
              svg.BySamplingSteps.Select(kv => new CurvePoint(kv.Key, kv.Value)).ToList(), plain.BySamplingSteps.Select(kv => new CurvePoint(kv.Key, kv.Value)).ToList(),
              svg.ReconstructionFd, plain.ReconstructionFd);
         string path = Path.Combine(docsDirectory, "results.md");
-        File.WriteAllText(path, KeepEditingSection(path, Markdown()));
+        string kept = File.Exists(path) ? ResultsSections.Extract(File.ReadAllText(path)) : "";   // other programs' marked sections
+        File.WriteAllText(path, KeepEditingSection(path, Markdown()) + (kept.Length > 0 ? "\n" + kept : ""));
     }
 
     /// <summary>The report plus the section benchmarks/Svg.ML.Editing wrote into the old file (between its markers), if any.</summary>
