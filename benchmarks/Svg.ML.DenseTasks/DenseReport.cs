@@ -27,7 +27,8 @@ public sealed class DenseReport(DenseOptions o, DenseRunInfo run, IReadOnlyList<
         s.AppendLine();
         s.AppendLine($"Written by `{run.Command}` (`benchmarks/Svg.ML.DenseTasks`), started {run.StartUtc:yyyy-MM-dd HH:mm} UTC: wall time " +
                      $"{F(run.WallMinutes, "F1")} min, process CPU time {F(run.CpuMinutes, "F1")} min, {run.Threads} TorchSharp thread(s); " +
-                     $"load average (1/5/15 min) {run.LoadAtStart} at start, {run.LoadAtEnd} at end (the machine has 2 cores: a load far above 2 means other jobs shared them, and every time below is inflated by that).");
+                     $"load average (1/5/15 min) {run.LoadAtStart} at start, {run.LoadAtEnd} at end (the machine has 2 cores: a load far above 2 means other jobs shared them, and every time below is inflated by that; " +
+                     "the process CPU time bounds the run on a quiet 2-core machine from above).");
         s.AppendLine();
         s.AppendLine($"- **Data**: seeded synthetic scenes (`Svg.ML.Dense.Synthetic.SceneGenerator`), {o.SceneSize} px: a textured, tinted ground plane " +
                      "(brick / grass / gravel, depth growing toward the horizon, light fog) with 2–4 Fashion-MNIST objects standing on it at random depths, " +
@@ -81,15 +82,26 @@ public sealed class DenseReport(DenseOptions o, DenseRunInfo run, IReadOnlyList<
             lines.Add($"{kind.ToString().ToLowerInvariant()} heads: SVG − base = {Signed(svgSeg - baseSeg)} mIoU points and {Signed(svgRel - baseRel, "F3")} AbsRel " +
                       $"(plain AE − base: {Signed(plainSeg - baseSeg)} points, {Signed(plainRel - baseRel, "F3")})");
         }
+        double linearSeg = Pick("svg", DenseHeadKind.Linear, DenseTask.Segmentation).Segmentation!.MeanIoU;
+        double decoderSeg = Pick("svg", DenseHeadKind.Decoder, DenseTask.Segmentation).Segmentation!.MeanIoU;
+        string budget = decoderSeg < linearSeg
+            ? $" The decoder heads trail the linear probes on segmentation: at {o.HeadSteps} steps × batch {o.HeadBatch} ({o.DecoderChannels} channels) they are " +
+              "under-trained (a budget choice that keeps the run short), so feature spaces are compared within a head type."
+            : "";
         return "**What the numbers say about the claim that the residual channels keep the base's dense-task quality.** " +
                "The paper's Table 4 shows SVG features matching the frozen DINOv3's segmentation and depth quality. Here, with a small ImageNet ResNet18 as the base: " +
                string.Join("; ", lines) + ". " +
                "Differences of about a point of mIoU or 0.01 AbsRel are within what a different head seed would change (one seed per cell here; not measured), " +
                "so only larger gaps should be read as an effect. The SVG features contain the base's channels unchanged, so a head on them can always ignore the " +
-               "residual; what the comparison tests is whether 8 extra reconstruction-trained channels help or get in the way of a head trained with a fixed budget.";
+               "residual; what the comparison tests is whether 8 extra reconstruction-trained channels help or get in the way of a head trained with a fixed budget." + budget;
     }
 
-    static string Signed(double v, string format = "F1") => (v >= 0 ? "+" : "−") + Math.Abs(v).ToString(format, CultureInfo.InvariantCulture);
+    /// <summary>"+1.2", "−0.3"; a value that rounds to zero is "+0.0" (never "−0.0").</summary>
+    static string Signed(double v, string format = "F1")
+    {
+        string magnitude = Math.Abs(v).ToString(format, CultureInfo.InvariantCulture);
+        return (v < 0 && magnitude.Any(c => c is >= '1' and <= '9') ? "−" : "+") + magnitude;
+    }
 
     void AppendMiddlebury(StringBuilder s)
     {
