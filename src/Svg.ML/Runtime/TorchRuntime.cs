@@ -77,9 +77,13 @@ public static class TorchRuntime
                 _log.Add($"system libstdc++ defines {GlibcxxWeakVersionPatch.MissingVersion}: nothing to do");
                 return;
             }
+            string? torchDir = Path.GetDirectoryName(typeof(torch).Assembly.Location);
+            if (!string.IsNullOrEmpty(torchDir) && TorchSharpShadowCopy.Seed(torchDir) is { } seeded)
+                _log.Add($"{seeded}: seeded TorchSharp's consolidation folder (notebook / script host)");
             foreach (string file in CandidateFiles())
             {
-                if (IsInPackageCache(file)) { _log.Add($"{file}: in the NuGet cache, left alone"); continue; }
+                bool shadowCopy = !string.IsNullOrEmpty(torchDir) && TorchSharpShadowCopy.IsShadowCopy(file, torchDir);
+                if (!shadowCopy && IsInPackageCache(file)) { _log.Add($"{file}: in the NuGet cache, left alone"); continue; }
                 bool changed = GlibcxxWeakVersionPatch.PatchFile(file);
                 _log.Add($"{file}: {(changed ? "patched" : "already weak")}");
             }
@@ -140,7 +144,7 @@ public static class TorchRuntime
         {
             dirs.Add(Path.Combine(d, "runtimes", rid, "native"));
             dirs.Add(Path.Combine(d, "cpu"));   // TorchSharp's own consolidation folders
-            dirs.Add(Path.Combine(d, "cuda"));
+            dirs.AddRange(TorchSharpShadowCopy.Folders(d));
         }
         return dirs.Select(d => Path.GetFullPath(Path.Combine(d, GlibcxxWeakVersionPatch.LibraryFileName)))
                    .Distinct().Where(File.Exists);
