@@ -64,4 +64,31 @@ public class TorchRuntimeTests
     {
         Assert.Throws<InvalidDataException>(() => GlibcxxWeakVersionPatch.FindVersionNeedFlags(new byte[100], "X"));
     }
+
+    /// <summary>Notebook hosts: TorchSharp.dll inside a package folder gets its LibTorchSharp copied into the "cpu"
+    /// consolidation folder (which TorchRuntime may patch); the package's own file is never a shadow copy.</summary>
+    [Fact]
+    public void ShadowCopy_SeedsTheConsolidationFolder_OnlyForAPackageFolder()
+    {
+        string root = Path.Combine(Path.GetTempPath(), $"svgml-shadow-{Guid.NewGuid():N}");
+        string package = Path.Combine(root, "torchsharp", "0.107.0");
+        string native = Path.Combine(package, "runtimes", "linux-x64", "native");
+        string lib = Path.Combine(package, "lib", "net8.0");
+        Directory.CreateDirectory(native);
+        Directory.CreateDirectory(lib);
+        File.Copy(PackagedLibrary(), Path.Combine(native, GlibcxxWeakVersionPatch.LibraryFileName));
+        try
+        {
+            Assert.Null(TorchSharpShadowCopy.Seed(lib));                 // no .nupkg.metadata / .nuspec: not a package
+            File.WriteAllText(Path.Combine(package, ".nupkg.metadata"), "{}");
+            string? seeded = TorchSharpShadowCopy.Seed(lib);
+            Assert.Equal(Path.Combine(lib, "cpu", GlibcxxWeakVersionPatch.LibraryFileName), seeded);
+            Assert.Equal(File.ReadAllBytes(PackagedLibrary()), File.ReadAllBytes(seeded!));
+            Assert.Null(TorchSharpShadowCopy.Seed(lib));                 // already there: left as it is
+            Assert.True(TorchSharpShadowCopy.IsShadowCopy(seeded!, lib));
+            Assert.False(TorchSharpShadowCopy.IsShadowCopy(Path.Combine(native, GlibcxxWeakVersionPatch.LibraryFileName), lib));
+            Assert.Equal(new[] { Path.Combine(lib, "cpu") }, TorchSharpShadowCopy.Folders(lib));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
 }
