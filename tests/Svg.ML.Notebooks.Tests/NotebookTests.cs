@@ -20,7 +20,7 @@ public sealed class NotebookTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void EveryNotebook_RunsHeadless_AtSmallSize()
+    public async Task EveryNotebook_RunsHeadless_AtSmallSize()
     {
         string root = RepositoryRoot();
         var notebooks = Directory.GetFiles(Path.Combine(root, "notebooks"), "*.ipynb").Order().ToList();
@@ -33,14 +33,17 @@ public sealed class NotebookTests(ITestOutputHelper output)
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root };
         foreach (string a in new[] { runner, "--small", "--no-write" }.Concat(notebooks)) psi.ArgumentList.Add(a);
         using var process = Process.Start(psi)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        bool exited = process.WaitForExit(TimeSpan.FromMinutes(15));
-        if (!exited) process.Kill(entireProcessTree: true);
+        var stderrTask = process.StandardError.ReadToEndAsync();
+        var stdoutTask = process.StandardOutput.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(15));
+        bool exited = true;
+        try { await process.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { exited = false; process.Kill(entireProcessTree: true); }
+        string stdout = await stdoutTask, stderr = await stderrTask;
         output.WriteLine(stdout);
-        output.WriteLine(stderr.Result);
+        output.WriteLine(stderr);
         Assert.True(exited, "the notebooks did not finish within 15 minutes:\n" + stdout);
-        Assert.True(process.ExitCode == 0, $"a notebook cell failed (runner exit code {process.ExitCode}):\n{stderr.Result}\n{stdout}");
+        Assert.True(process.ExitCode == 0, $"a notebook cell failed (runner exit code {process.ExitCode}):\n{stderr}\n{stdout}");
         foreach (string nb in notebooks)
             Assert.Contains($"{Path.GetFileName(nb)}: every cell ran", stdout);
     }
