@@ -69,6 +69,24 @@ public sealed class RectifiedFlow
     public static double ShiftTime(double t, double shift) => shift <= 0 ? t : shift * t / (1 + (shift - 1) * t);
 
     /// <summary>
+    /// The draws <see cref="Loss"/> makes from <paramref name="generator"/> for data of shape <paramref name="shape"/>,
+    /// in its order: z0, t, then (when <paramref name="labelDropout"/>: training mode with class dropout) the
+    /// label-dropout uniforms. Data-parallel training draws them for the global batch on every rank and slices its part.
+    /// </summary>
+    public static FlowNoise DrawNoise(long[] shape, ScalarType dtype, Device device, bool labelDropout, Generator? generator)
+    {
+        var z0 = DrawZ0(shape, dtype, device, generator);
+        var tRaw = DrawUniforms(shape[0], device, generator);
+        return new FlowNoise(z0, tRaw, labelDropout ? DrawUniforms(shape[0], device, generator) : null);
+    }
+
+    static Tensor DrawZ0(long[] shape, ScalarType dtype, Device device, Generator? generator) =>
+        DeviceRandom.Randn(shape, generator, device, dtype);   // drawn on the CPU, then moved: any device
+
+    static Tensor DrawUniforms(long count, Device device, Generator? generator) =>
+        DeviceRandom.Rand([count], generator, device);
+
+    /// <summary>
     /// The training loss of <see cref="Model"/> on data tokens <paramref name="x"/> <c>[B, T, C]</c> (already
     /// feature-normalised) with labels <paramref name="y"/> <c>[B]</c>. Randomness comes from <paramref name="noise"/>
     /// where given, else from <paramref name="generator"/> (a CPU generator; else the global CPU generator): z0, then t,
@@ -80,15 +98,15 @@ public sealed class RectifiedFlow
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0];
-        Tensor z0 = noise?.Z0 ?? DeviceRandom.Randn(x.shape, generator, x.device, x.dtype);
-        Tensor tRaw = noise?.TRaw ?? DeviceRandom.Rand([b], generator, x.device);
+        Tensor z0 = noise?.Z0 ?? DrawZ0(x.shape, x.dtype, x.device, generator);
+        Tensor tRaw = noise?.TRaw ?? DrawUniforms(b, x.device, generator);
         Tensor t = ShiftTime(tRaw.to(x.device), shift);
 
         // Label dropout: the model's own rule, with the uniforms drawn here so that they can be injected.
         Tensor? dropIds = null;
         if (Model.training && Model.Config.ClassDropoutProb > 0)
         {
-            Tensor u = noise?.LabelDropUniforms ?? DeviceRandom.Rand([b], generator, x.device);
+            Tensor u = noise?.LabelDropUniforms ?? DrawUniforms(b, x.device, generator);
             dropIds = (u.to(x.device) < Model.Config.ClassDropoutProb).to(int64);
         }
         Tensor labelsUsed = dropIds is null ? y.clone() : Model.LabelEmbedder.TokenDrop(y, dropIds);

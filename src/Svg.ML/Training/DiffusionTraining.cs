@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Svg.ML.Checkpoints;
 using Svg.ML.Diffusion;
+using Svg.ML.Distributed;
 using Svg.ML.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -51,6 +52,7 @@ public static class DiffusionTraining
         Generator? noise = null;
         ComputeCopy<SvgDiT>? compute = null;
         optim.Optimizer? optimizer = null;
+        GradientAllReduce? reducer = null;
         bool success = false;
         try
         {
@@ -62,6 +64,7 @@ public static class DiffusionTraining
             optimizer = optim.AdamW(trainable.Select(p => p.parameter), lr: options.LearningRate, beta1: options.Beta1,
                                     beta2: options.Beta2, eps: options.Epsilon, weight_decay: options.WeightDecay);
             noise = TrainingRandom.NoiseGenerator(options.Seed);
+            reducer = run.GradientReducer(trainable.Select(p => p.parameter));
 
             using (var checkpoint = run.OpenResume())
             {
@@ -127,17 +130,22 @@ public static class DiffusionTraining
                     var y = data.ReadLabels(indices).to(device);
                     optimizer.zero_grad();
                     compute?.PullWeights();                         // bf16: master weights → the compute copy
-                    using var result = flow.Loss(x, y, options.TimeShift, generator: noise);
-                    loss = result.Loss.item<float>();
-                    run.CheckFinite(step + 1, "the loss", loss);   // before any update: the weights stay good
+                    var shard = run.Group.WorldSize == 1 ? null   // several ranks: this rank's rows of the global batch's noise
+                        : DataSharding.RankNoise([run.EffectiveBatchSize, .. x.shape[1..]], x.dtype, device, config.ClassDropoutProb > 0,
+                                                 noise, run.Group.Rank, run.Group.WorldSize);
+                    using var result = flow.Loss(x, y, options.TimeShift, shard, generator: noise);
+                    loss = run.AgreeLoss(step + 1, "the loss", result.Loss.item<float>());   // before any update: the weights stay good
                     result.Loss.backward();
                     compute?.PushGradients();                       // bf16 gradients → the float32 master's
+                    reducer?.Average();                             // several ranks: average the float32 gradients
                     optimizer.step();
                 }
                 ema.Update();
                 run.Completed(step + 1, loss, options.LearningRate, Snapshot);
             }
             model.eval();
+            if (reducer is not null)
+                run.Log($"All-reduce: {reducer.Elapsed.TotalMilliseconds / Math.Max(1, reducer.Calls):F2} ms per step over {reducer.Calls} steps.");
             success = true;
             return new DiffusionTrainingResult(model, shadow, normalizer, config, run.Losses, run.LastCheckpoint,
                                                run.TotalSteps, run.StartStep, run.Elapsed);
@@ -145,6 +153,7 @@ public static class DiffusionTraining
         finally
         {
             optimizer?.Dispose();
+            reducer?.Dispose();
             noise?.Dispose();
             compute?.Dispose();
             if (!success)

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Svg.ML.Distributed;
 using static TorchSharp.torch;
 
 namespace Svg.ML.Training;
@@ -75,6 +76,15 @@ public abstract record TrainingOptions
 
     /// <summary>Receives informational messages (start, resume, checkpoints, evaluation).</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>
+    /// Data-parallel training over the ranks of this group (null: one process). <see cref="BatchSize"/> is then per
+    /// rank — the global batch is BatchSize × WorldSize, and N ranks follow the trajectory of one process with the
+    /// global batch (<see cref="DataSharding"/>); gradients are averaged with <see cref="GradientAllReduce"/>. Every rank
+    /// calls Train with the same options and data; rank 0 writes the checkpoints, the log and the progress; a
+    /// checkpoint resumes only with the same number of ranks. <c>ProcessGroup.FromEnvironment()</c> detects an MPI launch.
+    /// </summary>
+    public ProcessGroup? ProcessGroup { get; init; }
 
     /// <summary>The settings that determine the training trajectory (hashed into checkpoints; excludes the run length,
     /// checkpointing, device and callbacks).</summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Svg.ML.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,6 +13,8 @@ namespace Svg.ML.Training;
 /// The bookkeeping shared by both training loops: run length, resumption (finding the newest checkpoint and checking
 /// that it belongs to the same settings and data), the loss history, divergence checks, checkpoint cadence,
 /// cancellation and progress reports. The loops own the models and optimisers and supply snapshots of their state.
+/// Data-parallel (<see cref="TrainingOptions.ProcessGroup"/>): the batch indices are this rank's share of the global
+/// batch, the loss and the cancellation are agreed over the ranks, and only rank 0 writes checkpoints, logs and progress.
 /// </summary>
 internal sealed class TrainingRun
 {
@@ -30,19 +33,30 @@ internal sealed class TrainingRun
     {
         Stage = stage;
         _options = options;
+        Group = options.ProcessGroup ?? ProcessGroup.Single;
         _trajectory = trajectory;
         _dataCount = dataCount;
-        EffectiveBatchSize = (int)Math.Min(batchSize, dataCount);
+        int world = Group.WorldSize;
+        if (world > 1)
+        {
+            if ((long)batchSize * world > dataCount)
+                throw new ArgumentException($"{world} ranks × batch {batchSize} need at least {(long)batchSize * world} samples; the data has {dataCount}.");
+            trajectory["world_size"] = world;   // N ranks × B is another trajectory than one process with batch B
+        }
+        EffectiveBatchSize = (int)Math.Min((long)batchSize * world, dataCount);
         StepsPerEpoch = Math.Max(1, dataCount / EffectiveBatchSize);
         TotalSteps = options.Steps ?? checked(options.Epochs!.Value * StepsPerEpoch);
         OptionsHash = Hash(trajectory);
-        Device = options.Device ?? CPU;
+        Device = Group.DeviceFor(options.Device ?? CPU);
         MathSettings.ConfigureTf32(Device, options.AllowTf32);
     }
 
+    /// <summary>The ranks of the run (<see cref="ProcessGroup.Single"/> for one process).</summary>
+    public ProcessGroup Group { get; }
+
     public TrainingStage Stage { get; }
 
-    /// <summary>Samples per step: the batch size, or the data size when smaller.</summary>
+    /// <summary>Samples per step over all ranks: the batch size × ranks, or the data size when smaller.</summary>
     public int EffectiveBatchSize { get; }
 
     /// <summary>⌊N / batch⌋ (at least 1).</summary>
@@ -66,14 +80,18 @@ internal sealed class TrainingRun
 
     public TimeSpan Elapsed => _meter?.Elapsed ?? TimeSpan.Zero;
 
-    public void Log(string message) => _options.Log?.Invoke(message);
+    public void Log(string message)
+    {
+        if (Group.IsWriter) _options.Log?.Invoke(message);
+    }
 
     /// <summary>Epoch and position in the epoch of the (0-based) step index <paramref name="step"/>.</summary>
     public (int Epoch, long Position) Locate(long step) => ((int)(step / StepsPerEpoch), step % StepsPerEpoch);
 
     /// <summary>
-    /// The data rows of step <paramref name="step"/>'s batch: its slice of the epoch's permutation, which is drawn from
-    /// the seed and the epoch alone, so a resumed run sees the same batches as an uninterrupted one.
+    /// The data rows of step <paramref name="step"/>'s batch on this rank: its slice of the epoch's permutation, which
+    /// is drawn from the seed and the epoch alone, so a resumed run sees the same batches as an uninterrupted one
+    /// (with several ranks, this rank's share of that global batch: <see cref="DataSharding.RankBatch"/>).
     /// </summary>
     public long[] BatchIndices(long step)
     {
@@ -83,7 +101,8 @@ internal sealed class TrainingRun
             _order = TrainingRandom.EpochPermutation(_options.Seed, epoch, _dataCount);
             _orderEpoch = epoch;
         }
-        return _order.AsSpan((int)(position * EffectiveBatchSize), EffectiveBatchSize).ToArray();
+        var batch = _order.AsSpan((int)(position * EffectiveBatchSize), EffectiveBatchSize).ToArray();
+        return Group.WorldSize == 1 ? batch : DataSharding.RankBatch(batch, Group.Rank, Group.WorldSize);
     }
 
     /// <summary>
@@ -95,19 +114,28 @@ internal sealed class TrainingRun
     {
         string? dir = _options.CheckpointDirectory;
         if (dir is null) return null;
-        int stale = TrainingCheckpoint.DeleteTemporaryFiles(dir, Stage);
-        if (stale > 0) Log($"Removed {stale} temporary file(s) left by an interrupted checkpoint write in '{dir}'.");
-        if (!_options.Resume)
+        if (Group.IsWriter)   // rank 0 alone changes the directory; the others wait for it
         {
-            if (TrainingCheckpoint.List(dir, Stage).Count > 0)
-                Log($"Resume = false: deleting the existing {TrainingCheckpoint.StagePrefix(Stage)} checkpoints in '{dir}'.");
-            TrainingCheckpoint.DeleteAll(dir, Stage);
-            return null;
+            int stale = TrainingCheckpoint.DeleteTemporaryFiles(dir, Stage);
+            if (stale > 0) Log($"Removed {stale} temporary file(s) left by an interrupted checkpoint write in '{dir}'.");
+            if (!_options.Resume)
+            {
+                if (TrainingCheckpoint.List(dir, Stage).Count > 0)
+                    Log($"Resume = false: deleting the existing {TrainingCheckpoint.StagePrefix(Stage)} checkpoints in '{dir}'.");
+                TrainingCheckpoint.DeleteAll(dir, Stage);
+            }
         }
+        Group.Barrier();
+        if (!_options.Resume) return null;
         var checkpoint = TrainingCheckpoint.LoadLatest(dir, Stage, Log);
         if (checkpoint is null) return null;
         try
         {
+            int ranks = checkpoint.State["world_size"]?.GetValue<int>() ?? 1;
+            if (ranks != Group.WorldSize)
+                throw new TrainingResumeException(checkpoint.Path,
+                    $"it was written by a run on {ranks} rank(s) and this run has {Group.WorldSize}; resume with {ranks} rank(s) " +
+                    "(the global batch, data order and noise depend on the number of ranks), or start afresh (Resume = false).");
             CheckSameRun(checkpoint);
             if (checkpoint.Step > TotalSteps)
                 throw new TrainingResumeException(checkpoint.Path,
@@ -152,7 +180,34 @@ internal sealed class TrainingRun
     {
         _meter = new ProgressMeter(Stage, StartStep, TotalSteps);
         Log($"{TrainingCheckpoint.StagePrefix(Stage)} training: steps {StartStep + 1}..{TotalSteps}, batch {EffectiveBatchSize}, " +
-            $"{StepsPerEpoch} steps per epoch, device {Device.type}.");
+            $"{StepsPerEpoch} steps per epoch, device {Device}.");
+        if (Group.WorldSize > 1)
+            Log($"Data-parallel over {Group.WorldSize} ranks ({Group.Description}): batch {EffectiveBatchSize / Group.WorldSize} per rank.");
+    }
+
+    /// <summary>A gradient averager over the ranks for <paramref name="parameters"/> (null for one process).</summary>
+    public GradientAllReduce? GradientReducer(IEnumerable<TorchSharp.Modules.Parameter> parameters)
+    {
+        if (Group.WorldSize == 1) return null;
+        var reducer = new GradientAllReduce(Group, parameters);
+        Log($"{char.ToUpperInvariant(reducer.Description[0])}{reducer.Description[1..]}.");
+        return reducer;
+    }
+
+    /// <summary>
+    /// The loss of the step over all ranks (their mean; with equal per-rank batches, the loss of the global batch).
+    /// Throws <see cref="TrainingDivergedException"/> on every rank when it is NaN or infinite on any rank.
+    /// </summary>
+    public float AgreeLoss(long step, string what, float local)
+    {
+        if (Group.WorldSize > 1)
+        {
+            Span<double> sum = [local];
+            Group.AllReduceSum(sum);
+            local = (float)(sum[0] / Group.WorldSize);
+        }
+        CheckFinite(step, what, local);
+        return local;
     }
 
     /// <summary>Throws <see cref="TrainingDivergedException"/> when <paramref name="value"/> is NaN or infinite.</summary>
@@ -191,7 +246,9 @@ internal sealed class TrainingRun
     /// </summary>
     public void ThrowIfCanceled(long completed, Func<CheckpointSnapshot> snapshot)
     {
-        if (!_options.CancellationToken.IsCancellationRequested) return;
+        bool canceled = _options.CancellationToken.IsCancellationRequested;
+        if (Group.WorldSize > 1) canceled = Group.Any(canceled);   // every rank stops at the same step
+        if (!canceled) return;
         if (_options.CheckpointDirectory is not null && completed > _lastSavedStep && completed > 0)
             Save(completed, snapshot);
         FinishProgressLine();
@@ -207,12 +264,13 @@ internal sealed class TrainingRun
     {
         Losses.Add(loss);
         var (epoch, _) = Locate(step - 1);
-        _options.Progress?.Report(_meter!.Record(step, epoch, loss, learningRate, metrics));
+        if (Group.IsWriter) _options.Progress?.Report(_meter!.Record(step, epoch, loss, learningRate, metrics));
         bool due = step == TotalSteps || (_options.CheckpointEvery > 0 && step % _options.CheckpointEvery == 0);
         if (due && _options.CheckpointDirectory is not null) Save(step, snapshot);
     }
 
-    /// <summary>Checks the weights, then writes a checkpoint of <paramref name="step"/> completed steps.</summary>
+    /// <summary>Checks the weights, then writes a checkpoint of <paramref name="step"/> completed steps (rank 0; the
+    /// other ranks check their weights — equal to rank 0's — and record the path).</summary>
     public string Save(long step, Func<CheckpointSnapshot> snapshot)
     {
         string dir = _options.CheckpointDirectory ?? throw new InvalidOperationException("No CheckpointDirectory.");
@@ -232,9 +290,12 @@ internal sealed class TrainingRun
                 ["saved_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
             };
             foreach (var (k, v) in snap.State) state[k] = v?.DeepClone();
+            if (Group.WorldSize > 1) state["world_size"] = Group.WorldSize;
             using var history = tensor(Losses.ToArray());
             var tensors = snap.Tensors.Append(new KeyValuePair<string, Tensor>(LossHistoryKey, history));
-            string path = TrainingCheckpoint.Write(dir, Stage, step, tensors, state, _options.KeepLast);
+            string path = Group.IsWriter
+                ? TrainingCheckpoint.Write(dir, Stage, step, tensors, state, _options.KeepLast)
+                : Path.Combine(dir, TrainingCheckpoint.FileName(Stage, step));
             LastCheckpoint = path;
             _lastSavedStep = step;
             Log($"Checkpoint written: '{path}' (step {step}).");
@@ -253,53 +314,4 @@ internal sealed class TrainingRun
     /// <summary>SHA-256 (hex) of the canonical JSON of <paramref name="json"/>.</summary>
     public static string Hash(JsonObject json) =>
         Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(json.ToJsonString()))).ToLowerInvariant();
-}
-
-/// <summary>What a loop hands to a checkpoint: tensors (owned by the snapshot when listed in <see cref="Owned"/>), the
-/// weights to check for finiteness, and extra JSON state.</summary>
-internal sealed class CheckpointSnapshot : IDisposable
-{
-    public List<KeyValuePair<string, Tensor>> Tensors { get; } = new();
-    public List<(string Name, Tensor Tensor)> Weights { get; } = new();
-    public JsonObject State { get; } = new();
-    public List<IDisposable> Owned { get; } = new();
-
-    /// <summary>Adds a module's state dict under <paramref name="prefix"/> (tensors are the module's, not copies).</summary>
-    public void AddModule(string prefix, nn.Module module, bool checkFinite = true)
-    {
-        foreach (var (name, t) in module.state_dict())
-        {
-            Tensors.Add(new(prefix + name, t));
-            if (checkFinite) Weights.Add((prefix + name, t));
-        }
-    }
-
-    /// <summary>Adds an optimiser's moments (its live tensors, not copies: the checkpoint is written before the next
-    /// step); only the step-count tensor is owned.</summary>
-    public void AddOptimizer(optim.Optimizer optimizer, IReadOnlyList<string> names, string prefix)
-    {
-        var moments = OptimizerMoments.Export(optimizer, names, prefix, copy: false);
-        string stepKey = prefix + ".step";
-        foreach (var kv in moments)
-        {
-            Tensors.Add(kv);
-            if (kv.Key == stepKey) Owned.Add(kv.Value);
-        }
-    }
-
-    /// <summary>Adds tensors that the snapshot disposes.</summary>
-    public void AddOwned(IEnumerable<KeyValuePair<string, Tensor>> tensors)
-    {
-        foreach (var kv in tensors)
-        {
-            Tensors.Add(kv);
-            Owned.Add(kv.Value);
-        }
-    }
-
-    public void Dispose()
-    {
-        foreach (var d in Owned) d.Dispose();
-        Owned.Clear();
-    }
 }

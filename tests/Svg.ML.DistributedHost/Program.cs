@@ -1,0 +1,62 @@
+// The MPI test host: every rank of `mpiexec.mpich -n N dotnet Svg.ML.DistributedHost.dll <scenario> <out> [args]`
+// runs the scenario; each rank writes what the tests compare to <out> (rank{r}.safetensors, rank{r}.txt).
+using System.Globalization;
+using Svg.ML.Checkpoints;
+using Svg.ML.Distributed;
+using Svg.ML.DistributedHost;
+using Svg.ML.Training;
+
+if (args.Length < 2)
+{
+    Console.Error.WriteLine("usage: Svg.ML.DistributedHost diffusion|nan <out-dir> [steps] [batch] [checkpoint-dir|-]");
+    return 2;
+}
+string scenario = args[0], output = args[1];
+long steps = args.Length > 2 ? long.Parse(args[2], CultureInfo.InvariantCulture) : 4;
+int batch = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 4;
+string? checkpoints = args.Length > 4 && args[4] != "-" ? args[4] : null;
+
+using var group = ProcessGroup.Mpi();
+Directory.CreateDirectory(output);
+string report = Path.Combine(output, $"rank{group.Rank}.txt");
+var log = new List<string> { group.Description };
+try
+{
+    switch (scenario)
+    {
+        case "diffusion":
+        {
+            var options = Scenarios.Diffusion(steps, batch, checkpoints, group) with { Log = log.Add };
+            using var result = DiffusionTraining.Train(Scenarios.Features(32), options);
+            SafeTensors.Save(Path.Combine(output, $"rank{group.Rank}.safetensors"), Scenarios.Weights(result));
+            log.Add("losses " + string.Join(" ", result.LossHistory.Select(l => l.ToString("R", CultureInfo.InvariantCulture))));
+            log.Add($"resumed {result.ResumedFromStep}");
+            break;
+        }
+        case "nan":   // row 5 is NaN: with batch 4 per rank it lands on one rank only; every rank must stop
+        {
+            var options = Scenarios.Diffusion(steps, batch, checkpoints, group) with
+            {
+                Log = log.Add,
+                Normalizer = Svg.ML.Diffusion.FeatureNormalizer.Identity(8),
+            };
+            try { using var _ = DiffusionTraining.Train(Scenarios.Features(32, nanRow: 5), options); log.Add("finished"); }
+            catch (TrainingDivergedException e) { log.Add($"diverged at step {e.Step}: {e.Message}"); }
+            break;
+        }
+        default:
+            Console.Error.WriteLine($"unknown scenario '{scenario}'");
+            return 2;
+    }
+    return 0;
+}
+catch (Exception e)
+{
+    log.Add("error " + e);
+    Console.Error.WriteLine($"rank {group.Rank}: {e}");
+    return 1;
+}
+finally
+{
+    File.WriteAllLines(report, log);
+}

@@ -1,0 +1,81 @@
+using System.Reflection;
+using Svg.ML.Diffusion;
+using Svg.ML.Distributed;
+using Svg.ML.DistributedHost;
+using Svg.ML.Training;
+using Svg.ML.Tests.Training;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Svg.ML.Tests.Distributed;
+
+/// <summary>The sharding rules (no MPI needed), and that one-process training never loads MPI.</summary>
+[Collection(SerialTrainingCollection.Name)]
+public sealed class DataShardingTests
+{
+    [Fact]
+    public void Shards_CoverEveryRowOnce_InOrder()
+    {
+        foreach (var (count, world) in new[] { (10L, 3), (2L, 4), (0L, 2), (12L, 4) })
+        {
+            var rows = Enumerable.Range(0, world).SelectMany(r =>
+            {
+                var (start, n) = DataSharding.Shard(count, r, world);
+                return Enumerable.Range(0, (int)n).Select(i => start + i);
+            });
+            Assert.Equal(Enumerable.Range(0, (int)count).Select(i => (long)i), rows);
+        }
+        long[] batch = [7, 3, 9, 1, 4, 0];
+        Assert.Equal([7L, 3, 9], DataSharding.RankBatch(batch, 0, 2));
+        Assert.Equal([1L, 4, 0], DataSharding.RankBatch(batch, 1, 2));
+        Assert.Throws<ArgumentException>(() => DataSharding.RankBatch(batch, 0, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => DataSharding.Shard(4, 2, 2));
+    }
+
+    [Fact]
+    public void RankNoise_OfAllRanks_IsTheGlobalBatchNoise_AndLeavesTheGeneratorAlike()
+    {
+        long[] shape = [6, 16, 8];
+        using var g = new Generator(5);
+        var whole = RectifiedFlow.DrawNoise(shape, ScalarType.Float32, CPU, labelDropout: true, g);
+        using var after = g.get_state();
+        for (int rank = 0; rank < 3; rank++)
+        {
+            using var gr = new Generator(5);
+            var part = DataSharding.RankNoise(shape, ScalarType.Float32, CPU, true, gr, rank, 3);
+            Assert.True(part.Z0!.allclose(whole.Z0!.narrow(0, 2 * rank, 2), 0, 0));
+            Assert.True(part.TRaw!.allclose(whole.TRaw!.narrow(0, 2 * rank, 2), 0, 0));
+            Assert.True(part.LabelDropUniforms!.allclose(whole.LabelDropUniforms!.narrow(0, 2 * rank, 2), 0, 0));
+            using var state = gr.get_state();
+            Assert.True(state.allclose(after, 0, 0));
+        }
+    }
+
+    [Fact]
+    public void DrawNoise_MakesTheDrawsOfLoss()
+    {
+        using var model = TrainingRandom.WithGlobalSeed(1, () => new SvgDiT(Scenarios.TinyDiT));
+        model.train();
+        var flow = new RectifiedFlow(model);
+        using var x = randn(3, 16, 8, generator: new Generator(2));
+        using var y = tensor(new long[] { 0, 1, 2 });
+        using var ga = new Generator(9);
+        using var gb = new Generator(9);
+        using var a = flow.Loss(x, y, generator: ga);
+        using var b = flow.Loss(x, y, noise: RectifiedFlow.DrawNoise(x.shape, x.dtype, x.device, true, gb));
+        Assert.Equal(a.Loss.item<float>(), b.Loss.item<float>());
+        Assert.True(a.LabelsUsed.allclose(b.LabelsUsed, 0, 0));
+    }
+
+    [Fact]
+    public void OneProcessTraining_LoadsNoMpi()
+    {
+        using var result = DiffusionTraining.Train(Scenarios.Features(16), Scenarios.Diffusion(2, 4, null, null));
+        Assert.Equal(2, result.LossHistory.Count);
+        Assert.Same(ProcessGroup.Single, ProcessGroup.FromEnvironment());
+        Assert.DoesNotContain(AppDomain.CurrentDomain.GetAssemblies(), a => a.GetName().Name == "MPI");
+        if (File.Exists("/proc/self/maps"))
+            Assert.DoesNotContain("libmpich", File.ReadAllText("/proc/self/maps"));
+    }
+}
