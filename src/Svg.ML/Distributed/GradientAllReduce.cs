@@ -37,7 +37,7 @@ public sealed class GradientAllReduce : IDisposable
         if (bucketBytes < 4) throw new ArgumentOutOfRangeException(nameof(bucketBytes));
         _group = group;
         _parameters = parameters.Reverse().ToArray();
-        long limit = Math.Min(bucketBytes / sizeof(float), int.MaxValue);
+        long limit = Math.Min(bucketBytes, int.MaxValue) / sizeof(float);   // one MPI call carries < 2 GiB
         int start = 0;
         long numel = 0;
         for (int i = 0; i < _parameters.Length; i++)
@@ -54,7 +54,7 @@ public sealed class GradientAllReduce : IDisposable
         if (_parameters.Length > start) _buckets.Add((start, _parameters.Length - start, numel));
         ParameterCount = _parameters.Sum(p => p.numel());
         long largest = _buckets.Count == 0 ? 0 : _buckets.Max(b => b.Numel);
-        if (largest > int.MaxValue) throw new ArgumentException($"A parameter has {largest} elements, more than one MPI call can carry.");
+        if (largest > int.MaxValue / sizeof(float)) throw new ArgumentException($"A parameter has {largest} elements, more than one MPI call can carry (2 GiB).");
         _host = zeros(largest, ScalarType.Float32, CPU);
     }
 
