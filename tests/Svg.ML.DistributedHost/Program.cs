@@ -8,7 +8,7 @@ using Svg.ML.Training;
 
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: Svg.ML.DistributedHost diffusion|nan <out-dir> [steps] [batch] [checkpoint-dir|-]");
+    Console.Error.WriteLine("usage: Svg.ML.DistributedHost diffusion|nan|featurize|bench <out-dir> [steps|items] [batch] [checkpoint-dir|cache-dir|preset|-]");
     return 2;
 }
 string scenario = args[0], output = args[1];
@@ -42,6 +42,27 @@ try
             };
             try { using var _ = DiffusionTraining.Train(Scenarios.Features(32, nanRow: 5), options); log.Add("finished"); }
             catch (TrainingDivergedException e) { log.Add($"diverged at step {e.Step}: {e.Message}"); }
+            break;
+        }
+        case "featurize":   // <out> <items> <chunk> <cache-dir>: ResNet18 grids of Fashion-MNIST into a shared cache
+        {
+            using var data = Svg.ML.Data.FashionMnist.Load(limit: (int)steps);
+            using var encoder = Svg.ML.Encoders.ResNet18.FromModelDirectory();
+            var entry = new Svg.ML.Data.FeatureCache(checkpoints).GetOrEncode(encoder, data, imageSize: 64, batchSize: batch, group: group);
+            log.Add("entry " + entry.Path);
+            break;
+        }
+        case "bench":   // <out> <steps> <global batch> <preset: tiny|S>: samples/s and all-reduce ms/step, stage 2
+        {
+            string preset = checkpoints ?? "tiny";
+            var config = preset == "S"
+                ? new Svg.ML.Diffusion.SvgDiTConfig(InChannels: 264, HiddenSize: 384, Depth: 12, NumHeads: 6, NumClasses: 10, GridSize: 4)
+                : new Svg.ML.Diffusion.SvgDiTConfig(InChannels: 264, HiddenSize: 128, Depth: 4, NumHeads: 4, NumClasses: 10, GridSize: 4);
+            var data = Scenarios.Latents(512, 264);
+            var options = Scenarios.Diffusion(steps, batch / group.WorldSize, null, group) with { Model = config, Log = log.Add };
+            using var result = DiffusionTraining.Train(data, options);
+            log.Add($"bench preset={preset} ranks={group.WorldSize} threads={TorchSharp.torch.get_num_threads()} global_batch={batch} steps={steps} " +
+                    $"seconds={result.Elapsed.TotalSeconds:F3} samples_per_s={batch * steps / result.Elapsed.TotalSeconds:F1}");
             break;
         }
         default:

@@ -26,6 +26,15 @@ public static class Scenarios
         return DiffusionDataset.FromFeatures(features.DetachFromDisposeScope(), labels, 4);
     }
 
+    /// <summary>Random latents [n, channels, 4, 4] with 10 classes (for timing only).</summary>
+    public static DiffusionDataset Latents(int n, int channels)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(2);
+        var labels = Enumerable.Range(0, n).Select(i => (long)(i % 10)).ToArray();
+        return DiffusionDataset.FromFeatures(randn(new long[] { n, channels, 4, 4 }, generator: g).DetachFromDisposeScope(), labels, 10);
+    }
+
     /// <summary>Stage-2 options; <paramref name="batch"/> is per rank.</summary>
     public static DiffusionTrainingOptions Diffusion(long steps, int batch, string? checkpoints, ProcessGroup? group) => new()
     {

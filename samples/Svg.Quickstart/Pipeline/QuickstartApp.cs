@@ -41,7 +41,9 @@ public static class QuickstartApp
         if (options.DataPath is null) options = options with { DataPath = fashionMnistDirectory };
         try
         {
-            QuickstartPipeline.Run(options, output);
+            using var group = options.Distributed || Svg.ML.Distributed.ProcessGroup.LaunchedByMpi()
+                ? Svg.ML.Distributed.ProcessGroup.Mpi() : Svg.ML.Distributed.ProcessGroup.Single;
+            QuickstartPipeline.Run(options, output, group);
             return 0;
         }
         catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException

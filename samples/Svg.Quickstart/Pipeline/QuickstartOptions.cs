@@ -67,6 +67,10 @@ public sealed record QuickstartOptions
     /// <summary>A model folder saved by an earlier run: skip training, sample and evaluate it.</summary>
     public string? LoadPath { get; init; }
 
+    /// <summary>Data-parallel over the ranks of an MPI launch (also detected from PMI_SIZE): both training stages and
+    /// the featurization are shared; --batch / --ae-batch stay the global batches; rank 0 samples, evaluates and writes.</summary>
+    public bool Distributed { get; init; }
+
     /// <summary>Seed of everything random.</summary>
     public long Seed { get; init; }
 
@@ -124,6 +128,8 @@ public sealed record QuickstartOptions
           --cache DIR            feature-cache folder                              (default ~/.cache/svg.ml/features)
           --seed N               seed                                              (default 0)
           --threads N            CPU threads
+          --distributed          data-parallel over MPI ranks (detected under mpiexec/srun; needs MPICH):
+                                 mpiexec.mpich -n 2 dotnet Svg.Quickstart.dll --distributed
           --help                 this text
 
         Reruns with the same settings resume the finished stages from OUT/checkpoints and read the features from the cache.
@@ -171,6 +177,7 @@ public sealed record QuickstartOptions
                 "--cache" => o with { CacheDirectory = Value() },
                 "--seed" => o with { Seed = long.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long s) ? s : throw new ArgumentException("--seed needs an integer.") },
                 "--threads" => o with { Threads = Int() },
+                "--distributed" => o with { Distributed = true },
                 "--help" or "-h" or "-?" => o with { Help = true },
                 _ => throw new ArgumentException($"Unknown option '{a}' (see --help)."),
             };

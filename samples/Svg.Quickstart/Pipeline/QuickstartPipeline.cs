@@ -4,6 +4,7 @@ using Svg.ML.Autoencoder;
 using Svg.ML.Checkpoints;
 using Svg.ML.Data;
 using Svg.ML.Diffusion;
+using Svg.ML.Distributed;
 using Svg.ML.Encoders;
 using Svg.ML.Metrics;
 using Svg.ML.Runtime;
@@ -54,16 +55,25 @@ public static class QuickstartPipeline
     public const int ConvBatch = 16;
 
     /// <summary>Runs everything and prints stages, progress bars and a summary to <paramref name="output"/> (default: the console).</summary>
-    public static QuickstartResult Run(QuickstartOptions o, TextWriter? output = null)
+    public static QuickstartResult Run(QuickstartOptions o, TextWriter? output = null) =>
+        Run(o, output, ProcessGroup.Single) ?? throw new InvalidOperationException("one process is rank 0");
+
+    /// <summary>
+    /// Runs the quickstart on every rank of <paramref name="group"/>: the featurization and both training stages are
+    /// shared (the batches stay the global ones); rank 0 then samples, evaluates, writes and returns the result, the
+    /// other ranks return null after training. Only rank 0 prints.
+    /// </summary>
+    public static QuickstartResult? Run(QuickstartOptions o, TextWriter? output, ProcessGroup group)
     {
         var clock = Stopwatch.StartNew();
         InitializeRuntime();
         if (o.Threads is int threads) set_num_threads(threads);
-        var w = output ?? Console.Out;
-        var device = TorchRuntime.ParseDevice(o.Device);
+        var w = group.IsWriter ? output ?? Console.Out : TextWriter.Null;
+        var device = group.DeviceFor(TorchRuntime.ParseDevice(o.Device));
         Directory.CreateDirectory(o.OutputDirectory);
         var cache = new FeatureCache(o.CacheDirectory);
-        w.WriteLine($"Svg.ML quickstart — TorchSharp {typeof(torch).Assembly.GetName().Version}, device {device}, {get_num_threads()} CPU threads, seed {o.Seed}.");
+        w.WriteLine($"Svg.ML quickstart — TorchSharp {typeof(torch).Assembly.GetName().Version}, device {device}, {get_num_threads()} CPU threads, seed {o.Seed}" +
+                    (group.WorldSize > 1 ? $", {group.WorldSize} MPI ranks." : "."));
 
         QuickstartModel? loaded = o.LoadPath is null ? null : QuickstartModel.Load(ModelFolder(o.LoadPath), device);
         var spec = loaded?.Base ?? BaseSpec.FromOptions(o);
@@ -113,7 +123,7 @@ public static class QuickstartPipeline
             }
             else
             {
-                stage1 = TrainAutoencoder(o, encoder, data, spec.ImageSize, device, w);
+                stage1 = TrainAutoencoder(o, encoder, data, spec.ImageSize, device, w, group);
                 if (stage1.ResumedFromStep >= stage1.Steps) w.WriteLine($"      already trained: resumed the finished run from {stage1.CheckpointPath}.");
                 encoder = WithStoredAlignment(encoder, stage1.Alignment!);
                 decoder = stage1.Decoder;
@@ -126,8 +136,8 @@ public static class QuickstartPipeline
 
             Stage(w, 4, "Featurize (SVG latents, feature cache)");
             var sw = Stopwatch.StartNew();
-            using var trainSet = Featurize(encoder, data.Train, spec.ImageSize, cache);
-            using var testSet = Featurize(encoder, data.Test, spec.ImageSize, cache);
+            using var trainSet = Featurize(encoder, data.Train, spec.ImageSize, cache, group);
+            using var testSet = Featurize(encoder, data.Test, spec.ImageSize, cache, group);
             w.WriteLine($"      {trainSet.Count} + {testSet.Count} images → tokens [{trainSet.Tokens}, {trainSet.Channels}] in {Seconds(sw.Elapsed)} (cache: {cache.Directory}).");
 
             Stage(w, 5, "Stage 2 — diffusion transformer (rectified flow) on SVG latents");
@@ -143,10 +153,11 @@ public static class QuickstartPipeline
                 var ditConfig = Architecture.DiT(o.Model, trainSet.Channels, trainSet.GridHeight, trainSet.NumClasses);
                 w.WriteLine($"      DiT ({o.Model}): {Architecture.Describe(ditConfig)}; {o.DiffusionSteps} steps × batch {o.DiffusionBatch}, " +
                             $"AdamW lr {Invariant(o.DiffusionLearningRate)}, EMA {Invariant(o.EmaDecay)}, label dropout 0.1, time shift 0.4.");
-                stage2 = TrainDiffusion(o, ditConfig, trainSet.Dataset, device, w);
+                stage2 = TrainDiffusion(o, ditConfig, trainSet.Dataset, device, w, group);
                 if (stage2.ResumedFromStep >= stage2.Steps) w.WriteLine($"      already trained: resumed the finished run from {stage2.CheckpointPath}.");
                 (dit, normalizer) = (stage2.EmaModel, stage2.Normalizer);
             }
+            if (!group.IsWriter) return null;   // rank 0 alone samples, evaluates and writes
             model ??= new QuickstartModel(spec, encoder, decoder, dit, normalizer, data.ClassNames, owns: false);
 
             Stage(w, 6, "Sample");
@@ -193,7 +204,8 @@ public static class QuickstartPipeline
     }
 
     /// <summary>Stage 1 with the library's <see cref="AutoencoderTraining"/> (L1 loss; LPIPS and GAN off for lack of weights and time).</summary>
-    public static AutoencoderTrainingResult TrainAutoencoder(QuickstartOptions o, SvgEncoder encoder, DataSplit data, int imageSize, Device device, TextWriter w)
+    public static AutoencoderTrainingResult TrainAutoencoder(QuickstartOptions o, SvgEncoder encoder, DataSplit data, int imageSize, Device device, TextWriter w,
+                                                             ProcessGroup? group = null)
     {
         var decoderConfig = Architecture.Decoder(encoder.Channels, imageSize, imageSize / encoder.PatchSize);
         var residual = encoder.Config.Residual;
@@ -204,7 +216,8 @@ public static class QuickstartPipeline
         var options = new AutoencoderTrainingOptions
         {
             Steps = o.AutoencoderSteps,
-            BatchSize = o.AutoencoderBatch,
+            BatchSize = PerRank(o.AutoencoderBatch, group, "--ae-batch"),
+            ProcessGroup = group,
             LearningRate = o.AutoencoderLearningRate,
             Seed = o.Seed,
             Decoder = decoderConfig,
@@ -222,14 +235,16 @@ public static class QuickstartPipeline
     }
 
     /// <summary>Stage 2 with the library's <see cref="DiffusionTraining"/>.</summary>
-    public static DiffusionTrainingResult TrainDiffusion(QuickstartOptions o, SvgDiTConfig config, DiffusionDataset data, Device device, TextWriter w)
+    public static DiffusionTrainingResult TrainDiffusion(QuickstartOptions o, SvgDiTConfig config, DiffusionDataset data, Device device, TextWriter w,
+                                                         ProcessGroup? group = null)
     {
         var bar = Bar(w);
         var options = new DiffusionTrainingOptions
         {
             Model = config,
             Steps = o.DiffusionSteps,
-            BatchSize = o.DiffusionBatch,
+            BatchSize = PerRank(o.DiffusionBatch, group, "--batch"),
+            ProcessGroup = group,
             LearningRate = o.DiffusionLearningRate,
             EmaDecay = o.EmaDecay,
             Seed = o.Seed,
@@ -240,6 +255,14 @@ public static class QuickstartPipeline
             Progress = bar,
         };
         return WithFreshStartOnMismatch(w, bar, options, opts => DiffusionTraining.Train(data, opts), (opts, resume) => opts with { Resume = resume });
+    }
+
+    /// <summary>The per-rank share of a global batch (the global batch, and so the trajectory, does not depend on the ranks).</summary>
+    static int PerRank(int batch, ProcessGroup? group, string option)
+    {
+        int ranks = group?.WorldSize ?? 1;
+        return batch % ranks == 0 ? batch / ranks
+            : throw new ArgumentException($"{option} {batch} does not split over {ranks} ranks; use a multiple of {ranks}.");
     }
 
     /// <summary>Resumes finished or interrupted runs from the checkpoint folder; when its checkpoints belong to other
@@ -275,9 +298,9 @@ public static class QuickstartPipeline
     public static SvgAutoencoder LoadOfficialAutoencoder(string path) => SvgAutoencoder.LoadOfficial(path);
 
     /// <summary>SVG latents of <paramref name="images"/> (cached), held in memory as tokens [N, h·w, C].</summary>
-    public static FeatureSet Featurize(SvgEncoder encoder, LabeledImages images, int imageSize, FeatureCache? cache)
+    public static FeatureSet Featurize(SvgEncoder encoder, LabeledImages images, int imageSize, FeatureCache? cache, ProcessGroup? group = null)
     {
-        var streamed = DiffusionDataset.Encode(encoder, images, batchSize: ConvBatch, imageSize, ResizeMode.Stretch, cache);
+        var streamed = DiffusionDataset.Encode(encoder, images, batchSize: ConvBatch, imageSize, ResizeMode.Stretch, cache, group);
         var tokens = streamed.ReadTokens(Enumerable.Range(0, (int)streamed.Count).Select(i => (long)i).ToArray()).DetachFromDisposeScope();
         var dataset = DiffusionDataset.FromFeatures(tokens, images.Labels, images.ClassNames.Count, identity: streamed.Identity);
         return new FeatureSet(dataset, tokens, images.Labels);

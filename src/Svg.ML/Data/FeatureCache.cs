@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Svg.ML.Distributed;
 using Svg.ML.Encoders;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -237,19 +238,22 @@ public sealed class FeatureCache
     /// <summary>
     /// Grid features <c>encoder.EncodeGrid(encoder.Preprocess(images))</c> of every image of <paramref name="data"/>
     /// at <paramref name="imageSize"/> (default: the encoder's), computed in batches without gradients, cached.
+    /// With a multi-rank <paramref name="group"/>, every rank encodes a share (<see cref="ShardedFeaturization"/>).
     /// </summary>
     public CachedFeatures GetOrEncode(IFrozenEncoder encoder, LabeledImages data, int? imageSize = null, int batchSize = 32,
-                                      ResizeMode mode = ResizeMode.CenterCrop, Device? device = null)
+                                      ResizeMode mode = ResizeMode.CenterCrop, Device? device = null, ProcessGroup? group = null)
     {
         int size = imageSize ?? encoder.DefaultImageSize;
         var key = FeatureCacheKey.ForEncoder(encoder, data, size, preprocessing: $"rgb01 square={mode} (bicubic, 8-bit); encoder.Preprocess");
-        return GetOrCompute(key, data.Count, batchSize, (start, n) =>
+        Tensor Chunk(long start, long n)
         {
             using var _ = no_grad();
             var images = data.Images(start, n, size, mode);
             if (device is not null) images = images.to(device);
             return encoder.EncodeGrid(encoder.Preprocess(images)).cpu();
-        });
+        }
+        return group is { WorldSize: > 1 } ? ShardedFeaturization.GetOrCompute(this, key, data.Count, batchSize, Chunk, group)
+                                            : GetOrCompute(key, data.Count, batchSize, Chunk);
     }
 
     /// <summary>Deletes the entry of <paramref name="key"/>; true when there was one.</summary>

@@ -43,6 +43,9 @@ public abstract class ProcessGroup : IDisposable
     /// <summary>Waits until every rank has reached this call.</summary>
     public abstract void Barrier();
 
+    /// <summary>Every rank's <paramref name="mine"/> (the same length on all ranks), indexed by rank.</summary>
+    public abstract byte[][] AllGather(byte[] mine);
+
     /// <summary>True on every rank when <paramref name="flag"/> is true on any rank.</summary>
     public bool Any(bool flag)
     {
@@ -102,6 +105,7 @@ sealed class SingleProcessGroup : ProcessGroup
     public override void AllReduceSum(Span<double> values) { }
     public override void AllReduceSum(Tensor hostFloat32) { }
     public override void Barrier() { }
+    public override byte[][] AllGather(byte[] mine) => [mine.ToArray()];
     public override void Dispose() { }
 }
 
@@ -170,17 +174,20 @@ sealed class MpiProcessGroup : ProcessGroup
         host = System.Environment.MachineName;
         var mine = new byte[Width];
         Encoding.UTF8.GetBytes(host, 0, Math.Min(host.Length, Width / 4), mine, 0);
-        var all = new byte[Width * WorldSize];
+        var all = AllGather(mine);
+        return Enumerable.Range(0, Rank).Count(other => all[other].AsSpan().SequenceEqual(mine));
+    }
+
+    public override byte[][] AllGather(byte[] mine)
+    {
+        var all = new byte[mine.Length * WorldSize];
         unsafe
         {
             fixed (byte* s = mine, r = all)
-                Check(MPI.Unsafe.MPI_Allgather((IntPtr)s, Width, MPI.Unsafe.MPI_BYTE, (IntPtr)r, Width, MPI.Unsafe.MPI_BYTE,
+                Check(MPI.Unsafe.MPI_Allgather((IntPtr)s, mine.Length, MPI.Unsafe.MPI_BYTE, (IntPtr)r, mine.Length, MPI.Unsafe.MPI_BYTE,
                                                MPI.Unsafe.MPI_COMM_WORLD), "MPI_Allgather");
         }
-        int local = 0;
-        for (int other = 0; other < Rank; other++)
-            if (all.AsSpan(other * Width, Width).SequenceEqual(mine)) local++;
-        return local;
+        return Enumerable.Range(0, WorldSize).Select(r => all.AsSpan(r * mine.Length, mine.Length).ToArray()).ToArray();
     }
 
     public override void AllReduceSum(Span<double> values)

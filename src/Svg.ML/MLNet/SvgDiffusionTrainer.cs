@@ -5,6 +5,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using Svg.ML.Data;
 using Svg.ML.Diffusion;
+using Svg.ML.Distributed;
 using Svg.ML.Runtime;
 using Svg.ML.Training;
 using TorchSharp;
@@ -125,6 +126,12 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
         /// <summary>CUDA device; null = the MLContext's <see cref="MLContext.GpuDeviceId"/>.</summary>
         public int? GpuDeviceId;
 
+        /// <summary>Data-parallel training (and featurization into <see cref="FeatureCacheDirectory"/>, which must then be
+        /// a folder all ranks see) over these ranks; null: detected — the MPI world when the process was launched by
+        /// <c>mpiexec</c>/<c>srun</c> with several ranks (<see cref="ProcessGroup.LaunchedByMpi"/>), else one process.
+        /// <see cref="BatchSize"/> is per rank. Every rank calls Fit with the same data.</summary>
+        public ProcessGroup? ProcessGroup;
+
         /// <summary>Use the CPU when the GPU is unavailable; null = the MLContext's <see cref="MLContext.FallbackToCpu"/>.</summary>
         public bool? FallbackToCpu;
 
@@ -176,6 +183,8 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
         var ml = _context.Resolve();
         var device = TorchRuntime.ResolveDevice(_options.GpuDeviceId ?? ml.GpuDeviceId, _options.FallbackToCpu ?? ml.FallbackToCpu);
         long seed = _options.Seed ?? SvgHost.Seed(ml, null, Component);
+        var group = _options.ProcessGroup ?? ProcessGroup.FromEnvironment();
+        device = group.DeviceFor(device);   // one GPU per rank: cuda:LocalRank
 
         var labelCol = input.Schema.GetColumnOrNull(_options.LabelColumnName) ?? throw SchemaErrors.Missing("label", _options.LabelColumnName);
         if (labelCol.Type is not KeyDataViewType { RawType: var raw, Count: > 0 } key || raw != typeof(uint))
@@ -205,8 +214,8 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
             var labels = ReadLabels(view, labelCol);      // the rows the featurizer keeps (it may skip bad images)
             var cacheKey = CacheKey(input, _options.Featurizer!, labelCol.Name);
             long count = labels.Length;
-            var cached = new FeatureCache(cacheDir).GetOrCompute(cacheKey, count, Math.Max(1, _options.Featurizer!.BatchSize),
-                ChunkReader(view, featureCol, dims, count));
+            var cached = ShardedFeaturization.GetOrCompute(new FeatureCache(cacheDir), cacheKey, count, Math.Max(1, _options.Featurizer!.BatchSize),
+                ChunkReader(view, featureCol, dims, count), group, message => SvgHost.Info(ml, Component, message));
             SvgHost.Info(ml, Component, $"features of {count} images from the feature cache {cached.Path}");
             dataset = DiffusionDataset.FromCache(cached, labels, classes);
         }
@@ -245,6 +254,7 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
                 Device = device,
                 AllowTf32 = _options.AllowTf32,
                 Precision = _options.Precision,
+                ProcessGroup = group,
                 Progress = _options.Progress,
                 CancellationToken = _options.CancellationToken,
                 Log = message => SvgHost.Info(ml, Component, message),
@@ -348,9 +358,11 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
         int size = dims[0] * dims[1] * dims[2];
         return (start, count) =>
         {
-            if (start != next) throw new InvalidOperationException("feature chunks must be read in order");
+            if (start < next) throw new InvalidOperationException("feature chunks must be read in order");
             cursor ??= view.GetRowCursor(new[] { featureCol });
             getter ??= cursor.GetGetter<VBuffer<float>>(featureCol);
+            for (; next < start; next++)   // rows of other ranks' shares (sharded featurization): moved over, not read
+                if (!cursor.MoveNext()) throw new InvalidOperationException("the data has fewer rows than counted");
             var data = new float[count * size];
             VBuffer<float> v = default;
             for (long i = 0; i < count; i++)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Svg.ML.Autoencoder;
 using Svg.ML.Checkpoints;
 using Svg.ML.Data;
+using Svg.ML.Distributed;
 using Svg.ML.Metrics;
 using Svg.ML.Runtime;
 using TorchSharp;
@@ -59,6 +60,7 @@ public static class AutoencoderTraining
         bool ownsDecoder = decoder is null;
         NLayerDiscriminator? discriminator = null;
         optim.Optimizer? aeOptimizer = null, discOptimizer = null;
+        GradientAllReduce? aeReducer = null, discReducer = null;
         bool success = false;
         try
         {
@@ -89,9 +91,13 @@ public static class AutoencoderTraining
                 discOptimizer = optim.Adam(discriminator.parameters(), lr: options.LearningRate, beta1: options.Beta1,
                                            beta2: options.Beta2, eps: options.Epsilon, weight_decay: options.WeightDecay);
             var lastLayer = decoder.named_parameters().First(p => p.name == "conv_out.weight").parameter;
+            aeReducer = run.GradientReducer(aeParameters.Select(p => p.Item2));
+            if (discriminator is not null) discReducer = run.GradientReducer(discriminator.parameters());
 
-            torch.manual_seed(TrainingRandom.Derive(options.Seed, TrainingRandom.Global));
-            if (device.type == DeviceType.CUDA) torch.cuda.manual_seed(TrainingRandom.Derive(options.Seed, TrainingRandom.Global));
+            // Dropout and mask draws: one stream per rank (rank 0's is the one-process stream).
+            long globalSeed = TrainingRandom.Derive(options.Seed, TrainingRandom.Global, run.Group.Rank);
+            torch.manual_seed(globalSeed);
+            if (device.type == DeviceType.CUDA) torch.cuda.manual_seed(globalSeed);
             using (var checkpoint = run.OpenResume())
             {
                 if (checkpoint is not null)
@@ -101,7 +107,7 @@ public static class AutoencoderTraining
                     if (discriminator is not null) StateDict.Load(discriminator, checkpoint.WithPrefix("discriminator."), strict: true, checkpoint.Path);
                     OptimizerMoments.Import(aeOptimizer, aeNames, checkpoint.Tensors, AeOptimizer);
                     if (discOptimizer is not null) OptimizerMoments.Import(discOptimizer, discNames, checkpoint.Tensors, DiscOptimizer);
-                    torch.set_rng_state(checkpoint.Get("rng.global"));
+                    torch.set_rng_state(checkpoint.Get(run.Group.Rank == 0 ? "rng.global" : $"rng.global.rank{run.Group.Rank}"));
                 }
             }
 
@@ -119,7 +125,7 @@ public static class AutoencoderTraining
                 if (discriminator is not null) s.AddModule("discriminator.", discriminator);
                 s.AddOptimizer(fixedAe, aeNames, AeOptimizer);
                 if (discOptimizer is not null) s.AddOptimizer(discOptimizer, discNames, DiscOptimizer);
-                s.AddOwned([new("rng.global", torch.get_rng_state())]);
+                s.AddOwned(RngStates(run.Group));
                 s.State["decoder_config"] = JsonSerializer.SerializeToNode(decoderConfig);
                 s.State["encoder_config"] = JsonSerializer.SerializeToNode(encoder.Config);
                 s.State["image_size"] = imageSize;
@@ -169,21 +175,21 @@ public static class AutoencoderTraining
                     }
                     float[] values = TrainingRun.ReadScalars(scalars.Select(v => v.Value).Append(total));
                     for (int i = 0; i < scalars.Count; i++) metrics[scalars[i].Name] = values[i];
-                    loss = values[^1];
-                    run.CheckFinite(step + 1, "the autoencoder loss", loss);    // before any update
+                                        loss = run.AgreeLoss(step + 1, "the autoencoder loss", values[^1]);    // before any update
                     aeOptimizer.zero_grad();
                     total.backward();
+                    aeReducer?.Average();
                     aeOptimizer.step();
 
                     if (ganOn)
                     {
                         var dLoss = options.DiscFactor * AdversarialLoss.HingeDiscriminatorLoss(
                             discriminator!.call(x.detach()), discriminator.call(xRec.detach()));
-                        float d = dLoss.item<float>();
-                        run.CheckFinite(step + 1, "the discriminator loss", d);
+                        float d = run.AgreeLoss(step + 1, "the discriminator loss", dLoss.item<float>());
                         metrics["d_loss"] = d;
                         discOptimizer!.zero_grad();
                         dLoss.backward();
+                        discReducer?.Average();
                         discOptimizer.step();
                     }
                 }
@@ -224,12 +230,25 @@ public static class AutoencoderTraining
             torch.set_rng_state(callerRng);
             aeOptimizer?.Dispose();
             discOptimizer?.Dispose();
+            aeReducer?.Dispose();
+            discReducer?.Dispose();
             if (!success)
             {
                 if (ownsDecoder) decoder?.Dispose();
                 discriminator?.Dispose();
             }
         }
+    }
+
+    /// <summary>The global generator state of every rank: <c>rng.global</c> (rank 0, as one process) and
+    /// <c>rng.global.rank{r}</c> for the other ranks (gathered: only rank 0 writes the checkpoint).</summary>
+    static IEnumerable<KeyValuePair<string, Tensor>> RngStates(ProcessGroup group)
+    {
+        var mine = torch.get_rng_state();
+        if (group.WorldSize == 1) return [new("rng.global", mine)];
+        byte[][] all;
+        using (mine) all = group.AllGather(mine.data<byte>().ToArray());
+        return all.Select((state, r) => new KeyValuePair<string, Tensor>(r == 0 ? "rng.global" : $"rng.global.rank{r}", tensor(state)));
     }
 
     /// <summary>Trains the residual encoder and decoder of <paramref name="autoencoder"/> in place (see

@@ -92,9 +92,12 @@ public sealed class DiffusionDataset
     /// statistics, the images and the resize) and streamed from disk; otherwise they are held in memory.
     /// With <see cref="ResidualAlignment.BatchStatistics"/> (the official mode) a row's residual channels depend on
     /// the other images of its batch; <see cref="ResidualAlignment.Stored"/> makes rows independent.
+    /// With a cache and a multi-rank <paramref name="group"/>, the ranks encode shares of the batches
+    /// (<see cref="Distributed.ShardedFeaturization"/>; the cache folder must be shared).
     /// </summary>
     public static DiffusionDataset Encode(SvgEncoder encoder, LabeledImages images, int batchSize = 32, int? imageSize = null,
-                                          ResizeMode resize = ResizeMode.CenterCrop, FeatureCache? cache = null)
+                                          ResizeMode resize = ResizeMode.CenterCrop, FeatureCache? cache = null,
+                                          Distributed.ProcessGroup? group = null)
     {
         TorchRuntime.EnsureInitialized();
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize));
@@ -119,7 +122,8 @@ public sealed class DiffusionDataset
                                 (encoder.Statistics is { } st ? "|stored:" + string.Join(",", st.ToMetadata().OrderBy(kv => kv.Key).Select(kv => kv.Value)) : "");
                 var key = new FeatureCacheKey($"SvgEncoder({encoder.BaseEncoder.Name})", FeatureCacheKey.FingerprintWeights(encoder),
                                               config, size, images.Identity, $"rgb01 square={resize} (bicubic, 8-bit); SvgEncoder.Encode batch={batchSize}");
-                var cached = cache.GetOrCompute(key, images.Count, batchSize, EncodeRows);
+                var cached = Distributed.ShardedFeaturization.GetOrCompute(cache, key, images.Count, batchSize, EncodeRows,
+                                                                           group ?? Distributed.ProcessGroup.Single);
                 return FromCache(cached, images.Labels, numClasses);
             }
             Tensor? all = null;
