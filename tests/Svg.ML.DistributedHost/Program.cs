@@ -8,7 +8,7 @@ using Svg.ML.Training;
 
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: Svg.ML.DistributedHost diffusion|nan|featurize|bench <out-dir> [steps|items] [batch] [checkpoint-dir|cache-dir|preset|-]");
+    Console.Error.WriteLine("usage: Svg.ML.DistributedHost diffusion|autoencoder|nan|featurize|bench <out-dir> [steps|items] [batch] [checkpoint-dir|cache-dir|preset|-]");
     return 2;
 }
 string scenario = args[0], output = args[1];
@@ -28,6 +28,16 @@ try
         {
             var options = Scenarios.Diffusion(steps, batch, checkpoints, group) with { Log = log.Add };
             using var result = DiffusionTraining.Train(Scenarios.Features(32), options);
+            SafeTensors.Save(Path.Combine(output, $"rank{group.Rank}.safetensors"), Scenarios.Weights(result));
+            log.Add("losses " + string.Join(" ", result.LossHistory.Select(l => l.ToString("R", CultureInfo.InvariantCulture))));
+            log.Add($"resumed {result.ResumedFromStep}");
+            break;
+        }
+        case "autoencoder":   // stage 1 on 16 Fashion-MNIST test images
+        {
+            using var images = Svg.ML.Data.FashionMnist.Load(train: false, limit: 16);
+            var options = Scenarios.Autoencoder(steps, batch, checkpoints, group) with { Log = log.Add };
+            using var result = AutoencoderTraining.Train(Scenarios.TinySvgEncoder(), images, options);
             SafeTensors.Save(Path.Combine(output, $"rank{group.Rank}.safetensors"), Scenarios.Weights(result));
             log.Add("losses " + string.Join(" ", result.LossHistory.Select(l => l.ToString("R", CultureInfo.InvariantCulture))));
             log.Add($"resumed {result.ResumedFromStep}");

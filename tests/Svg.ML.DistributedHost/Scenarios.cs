@@ -1,4 +1,7 @@
+using Svg.ML.Autoencoder;
 using Svg.ML.Diffusion;
+using Svg.ML.Encoders;
+using Svg.ML.Encoders.DinoV3;
 using Svg.ML.Distributed;
 using Svg.ML.Training;
 using TorchSharp;
@@ -41,6 +44,33 @@ public static class Scenarios
         Model = TinyDiT, Steps = steps, BatchSize = batch, LearningRate = 1e-3, Seed = 42, EmaDecay = 0.9,
         CheckpointDirectory = checkpoints, CheckpointEvery = 0, ProcessGroup = group,
     };
+
+    /// <summary>A tiny SVG encoder on 16×16 images (patch 8): a 2-block DINOv3 base with random frozen weights and a
+    /// 1-layer residual ViT (32 + 8 latent channels), built from fixed seeds.</summary>
+    public static SvgEncoder TinySvgEncoder()
+    {
+        var dino = new DinoVisionTransformer(DinoV3Config.ViTSPlus16 with { Name = "tiny DINOv3", EmbedDim = 32, Depth = 2, NumHeads = 2, PatchSize = 8 });
+        var g = new Generator(1, CPU);
+        using (no_grad())
+            foreach (var p in dino.parameters()) p.normal_(0, 0.5, g);
+        var residual = ResidualEncoderConfig.Released with { ImageSize = 16, PatchSize = 8, NumLayers = 1, NumHeads = 2, HiddenDim = 32, MlpDim = 64 };
+        return TrainingRandom.WithGlobalSeed(1, () => new SvgEncoder(dino, new SvgEncoderConfig { Residual = residual }));
+    }
+
+    /// <summary>Stage-1 options (a 4-level decoder 32 wide); <paramref name="batch"/> is per rank.</summary>
+    public static AutoencoderTrainingOptions Autoencoder(long steps, int batch, string? checkpoints, ProcessGroup? group) => new()
+    {
+        Steps = steps, BatchSize = batch, LearningRate = 2e-3, Seed = 5, EstimateAlignment = false, CheckpointEvery = 0,
+        Decoder = new LdmDecoderConfig(Ch: 32, ChMult: [1, 1, 1, 1], NumResBlocks: 0, AttnResolutions: [], ZChannels: 40, Resolution: 16),
+        CheckpointDirectory = checkpoints, ProcessGroup = group,
+    };
+
+    /// <summary>The trained stage-1 weights: residual encoder (+ mask token) and decoder.</summary>
+    public static Dictionary<string, Tensor> Weights(AutoencoderTrainingResult result) =>
+        result.Encoder.state_dict().Where(kv => kv.Key.StartsWith("extra_vit.", StringComparison.Ordinal) || kv.Key == "mask_token")
+              .Select(kv => ("encoder." + kv.Key, kv.Value))
+              .Concat(result.Decoder.state_dict().Select(kv => ("decoder." + kv.Key, kv.Value)))
+              .ToDictionary(p => p.Item1, p => p.Item2);
 
     /// <summary>The weights a scenario compares: model and EMA.</summary>
     public static Dictionary<string, Tensor> Weights(DiffusionTrainingResult result) =>
