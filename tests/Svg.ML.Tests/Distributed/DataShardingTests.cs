@@ -1,4 +1,3 @@
-using System.Reflection;
 using Svg.ML.Diffusion;
 using Svg.ML.Distributed;
 using Svg.ML.DistributedHost;
