@@ -175,7 +175,7 @@ public static class AutoencoderTraining
                     }
                     float[] values = TrainingRun.ReadScalars(scalars.Select(v => v.Value).Append(total));
                     for (int i = 0; i < scalars.Count; i++) metrics[scalars[i].Name] = values[i];
-                                        loss = run.AgreeLoss(step + 1, "the autoencoder loss", values[^1]);    // before any update
+                    loss = run.AgreeLoss(step + 1, "the autoencoder loss", values[^1]);    // before any update
                     aeOptimizer.zero_grad();
                     total.backward();
                     aeReducer?.Average();
