@@ -74,6 +74,7 @@ namespace Svg.ML.Benchmarks
             new DiTSamplingBenchmark(),
             new FeaturizerOverheadBenchmark(),
             new TargetsBenchmark(),
+            new Bf16LossCurveBenchmark(),
         };
     }
 

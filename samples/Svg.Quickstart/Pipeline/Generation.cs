@@ -2,6 +2,7 @@ using Svg.ML.Autoencoder;
 using Svg.ML.Diffusion;
 using Svg.ML.Encoders;
 using Svg.ML.Metrics;
+using Svg.ML.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,14 +14,19 @@ public static class Generation
     /// <summary>
     /// Samples one latent per label, <c>[N, C, h, w]</c> on the CPU (de-normalised: the encoder's feature space).
     /// Sample i starts from noise drawn with seed <paramref name="seed"/> + i, so it does not depend on the batching.
-    /// Guidance uses the null class when the model was trained with label dropout.
+    /// Guidance uses the null class when the model was trained with label dropout. With <paramref name="precision"/>
+    /// bf16 the DiT runs in a bf16 copy of its weights (noise, time grid and ODE state stay float32).
     /// </summary>
     public static Tensor SampleLatents(SvgDiT model, FeatureNormalizer normalizer, IReadOnlyList<int> labels, long seed,
-                                       SamplerOptions sampler, int batchSize = 64)
+                                       SamplerOptions sampler, int batchSize = 64, Precision precision = Precision.Fp32)
     {
         var config = model.Config;
         var device = model.parameters().First().device;
-        var sampling = new Sampler(model);
+        using var copy = precision == Precision.Fp32 ? null
+            : new ComputeCopy<SvgDiT>(model, () => Svg.ML.Training.TrainingRandom.WithGlobalSeed(0, () => new SvgDiT(config)),
+                                      precision.ComputeType(), device);
+        copy?.Module.eval();
+        var sampling = new Sampler(copy?.Module ?? model);
         bool guided = config.ClassDropoutProb > 0 && !(sampler.CfgScale == 1 && sampler.ResolvedGuidance.Mode == GuidanceMode.Constant);
         var parts = new List<Tensor>();
         try

@@ -61,6 +61,9 @@ public sealed record QuickstartOptions
     /// <summary>Device: cpu, cuda, cuda:N (CUDA needs a TorchSharp CUDA backend package instead of TorchSharp-cpu).</summary>
     public string Device { get; init; } = "cpu";
 
+    /// <summary>Compute precision of the DiT in training and sampling: fp32 or bf16 (float32 master weights).</summary>
+    public Svg.ML.Runtime.Precision Precision { get; init; } = Svg.ML.Runtime.Precision.Fp32;
+
     /// <summary>Output folder (grid PNG, model, checkpoints).</summary>
     public string OutputDirectory { get; init; } = "svg-quickstart";
 
@@ -123,6 +126,7 @@ public sealed record QuickstartOptions
         Run:
           --device D             cpu, cuda, cuda:N (CUDA needs a TorchSharp CUDA backend package in place of
                                  TorchSharp-cpu)                                   (default cpu)
+          --precision P          DiT compute in training and sampling: fp32 or bf16 (default fp32)
           --out DIR              output folder                                     (default svg-quickstart)
           --load DIR             load a model saved by an earlier run (DIR/model): sample and evaluate only
           --cache DIR            feature-cache folder                              (default ~/.cache/svg.ml/features)
@@ -172,6 +176,12 @@ public sealed record QuickstartOptions
                 "--image-size" => o with { ImageSize = Int() },
                 "--base-size" => o with { BaseSize = Int() },
                 "--device" => o with { Device = Value() },
+                "--precision" => o with { Precision = Value().ToLowerInvariant() switch
+                {
+                    "fp32" => Svg.ML.Runtime.Precision.Fp32,
+                    "bf16" => Svg.ML.Runtime.Precision.Bf16,
+                    var p => throw new ArgumentException($"--precision {p}: use fp32 or bf16."),
+                } },
                 "--out" => o with { OutputDirectory = Value() },
                 "--load" => o with { LoadPath = Value() },
                 "--cache" => o with { CacheDirectory = Value() },

@@ -164,12 +164,12 @@ public static class QuickstartPipeline
             sw.Restart();
             var gridSampler = new SamplerOptions(Steps: o.SamplingSteps, CfgScale: 4.0);
             string gridPath = Path.Combine(o.OutputDirectory, "samples.png");
-            using (var images = Generate(model, Generation.GridLabels(data.ClassNames.Count, o.GridColumns), o.Seed, gridSampler))
+            using (var images = Generate(model, Generation.GridLabels(data.ClassNames.Count, o.GridColumns), o.Seed, gridSampler, o.Precision))
                 ImagePng.SaveGrid(images, o.GridColumns, gridPath, scale: Math.Max(1, 64 / spec.ImageSize));
             w.WriteLine($"      {gridPath}: one row per class ({string.Join(", ", data.ClassNames)}), {o.GridColumns} samples each, " +
                         $"{o.SamplingSteps} Euler steps, CFG 4.");
             var fdSampler = new SamplerOptions(Steps: o.SamplingSteps, CfgScale: 1.5);
-            using var generated = Generate(model, Generation.BalancedLabels(o.FdSamples, data.ClassNames.Count), o.Seed + 1_000_000, fdSampler);
+            using var generated = Generate(model, Generation.BalancedLabels(o.FdSamples, data.ClassNames.Count), o.Seed + 1_000_000, fdSampler, o.Precision);
             w.WriteLine($"      {o.FdSamples} class-balanced samples for the FD ({o.SamplingSteps} Euler steps, CFG 1.5) in {Seconds(sw.Elapsed)}.");
 
             Stage(w, 7, "Evaluate");
@@ -242,6 +242,7 @@ public static class QuickstartPipeline
         var options = new DiffusionTrainingOptions
         {
             Model = config,
+            Precision = o.Precision,
             Steps = o.DiffusionSteps,
             BatchSize = PerRank(o.DiffusionBatch, group, "--batch"),
             ProcessGroup = group,
@@ -318,9 +319,10 @@ public static class QuickstartPipeline
     }
 
     /// <summary>Samples and decodes one image per label (RGB [N, 3, H, W] in [0, 1], CPU).</summary>
-    public static Tensor Generate(QuickstartModel model, IReadOnlyList<int> labels, long seed, SamplerOptions sampler)
+    public static Tensor Generate(QuickstartModel model, IReadOnlyList<int> labels, long seed, SamplerOptions sampler,
+                                  Svg.ML.Runtime.Precision precision = Svg.ML.Runtime.Precision.Fp32)
     {
-        using var latents = Generation.SampleLatents(model.DiT, model.Normalizer, labels, seed, sampler);
+        using var latents = Generation.SampleLatents(model.DiT, model.Normalizer, labels, seed, sampler, precision: precision);
         return Generation.Decode(model.Decoder, latents, ConvBatch);
     }
 
