@@ -109,6 +109,19 @@ public sealed class CachedFeatures
         return t;
     }
 
+    /// <summary>
+    /// Rows <paramref name="indices"/> (any order, repeats allowed) as one CPU tensor in that order: one read per row,
+    /// in ascending file order.
+    /// </summary>
+    public Tensor ReadRows(long[] indices)
+    {
+        using var scope = NewDisposeScope();
+        var order = Enumerable.Range(0, indices.Length).OrderBy(i => indices[i]).ToArray();
+        var parts = new Tensor[indices.Length];
+        foreach (int i in order) parts[i] = Read(indices[i], 1);
+        return cat(parts, 0).MoveToOuterDisposeScope();
+    }
+
     /// <summary>All rows as one CPU tensor.</summary>
     public Tensor ReadAll()
     {

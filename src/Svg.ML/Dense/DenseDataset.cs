@@ -85,11 +85,7 @@ public sealed class DenseDataset
             using var index = tensor(indices);
             rows = _features.index_select(0, index);
         }
-        else
-        {
-            var parts = indices.Select(i => _cache!.Read(i, 1)).ToArray();
-            rows = cat(parts, 0);
-        }
+        else rows = _cache!.ReadRows(indices);
         return rows.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

@@ -180,14 +180,7 @@ public sealed class DiffusionDataset
             using var index = tensor(indices);
             rows = _features.index_select(0, index);
         }
-        else
-        {
-            // One read per row, in ascending file order, then back to the requested order.
-            var order = Enumerable.Range(0, indices.Length).OrderBy(i => indices[i]).ToArray();
-            var parts = new Tensor[indices.Length];
-            foreach (int i in order) parts[i] = _cache!.Read(indices[i], 1);
-            rows = cat(parts, 0);
-        }
+        else rows = _cache!.ReadRows(indices);
         var tokens = _latentLayout ? LatentTokens.ToTokens(rows) : rows.contiguous();
         return tokens.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
