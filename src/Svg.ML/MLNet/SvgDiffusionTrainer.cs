@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
@@ -212,11 +210,9 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
         if (_options.ImageColumnName is not null && _options.FeatureCacheDirectory is { } cacheDir)
         {
             var labels = ReadLabels(view, labelCol);      // the rows the featurizer keeps (it may skip bad images)
-            var cacheKey = CacheKey(input, _options.Featurizer!, labelCol.Name);
-            long count = labels.Length;
-            var cached = ShardedFeaturization.GetOrCompute(new FeatureCache(cacheDir), cacheKey, count, Math.Max(1, _options.Featurizer!.BatchSize),
-                ChunkReader(view, featureCol, dims, count), group, message => SvgHost.Info(ml, Component, message));
-            SvgHost.Info(ml, Component, $"features of {count} images from the feature cache {cached.Path}");
+            var cached = FeaturizedImages.GetOrCompute(input, _options.Featurizer!, view, featureCol, dims, labels.Length, cacheDir, group,
+                                                       message => SvgHost.Info(ml, Component, message), labelCol.Name);
+            SvgHost.Info(ml, Component, $"features of {labels.Length} images from the feature cache {cached.Path}");
             dataset = DiffusionDataset.FromCache(cached, labels, classes);
         }
         else
@@ -347,70 +343,5 @@ public sealed class SvgDiffusionTrainer : IEstimator<SvgGenerator>
         var getLabel = cursor.GetGetter<uint>(labelCol);
         while (cursor.MoveNext()) labels.Add(ReadKey(getLabel, labelCol.Name, cursor.Position) - 1L);
         return labels.ToArray();
-    }
-
-    /// <summary>Sequential chunks of the feature column for the feature cache (which asks for them in order).</summary>
-    static Func<long, long, Tensor> ChunkReader(IDataView view, DataViewSchema.Column featureCol, int[] dims, long total)
-    {
-        DataViewRowCursor? cursor = null;
-        ValueGetter<VBuffer<float>>? getter = null;
-        long next = 0;
-        int size = dims[0] * dims[1] * dims[2];
-        return (start, count) =>
-        {
-            if (start < next) throw new InvalidOperationException("feature chunks must be read in order");
-            cursor ??= view.GetRowCursor(new[] { featureCol });
-            getter ??= cursor.GetGetter<VBuffer<float>>(featureCol);
-            for (; next < start; next++)   // rows of other ranks' shares (sharded featurization): moved over, not read
-                if (!cursor.MoveNext()) throw new InvalidOperationException("the data has fewer rows than counted");
-            var data = new float[count * size];
-            VBuffer<float> v = default;
-            for (long i = 0; i < count; i++)
-            {
-                if (!cursor.MoveNext()) throw new InvalidOperationException("the data has fewer rows than counted");
-                getter(ref v);
-                if (v.Length != size) throw new SvgDataException(featureCol.Name, cursor.Position, $"the vector has {v.Length} values, expected {size}.");
-                v.CopyTo(data.AsSpan((int)(i * size), size));
-            }
-            next = start + count;
-            if (next >= total) cursor.Dispose();
-            return tensor(data).reshape(count, dims[0], dims[1], dims[2]);
-        };
-    }
-
-    /// <summary>
-    /// The cache key of the featurized images: the featurizer's weights and settings, and a SHA-256 over every image's
-    /// size and pixels and every label (one decoding pass, no encoder forward).
-    /// </summary>
-    static FeatureCacheKey CacheKey(IDataView input, SvgFeaturizerTransformer featurizer, string labelName)
-    {
-        var imageCol = input.Schema[featurizer.InputColumnName];
-        var labelCol = input.Schema[labelName];
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        long count = 0;
-        using (var cursor = input.GetRowCursor(new[] { imageCol, labelCol }))
-        {
-            var getImage = cursor.GetGetter<MLImage>(imageCol);
-            var getLabel = cursor.GetGetter<uint>(labelCol);
-            MLImage? image = null;
-            var header = new byte[16];
-            while (cursor.MoveNext())
-            {
-                uint label = 0;
-                getLabel(ref label);
-                try { getImage(ref image!); }
-                catch (Exception e) when (e is not OperationCanceledException) { image = null; sha.AppendData(System.Text.Encoding.UTF8.GetBytes(e.GetType().Name)); }
-                BitConverter.TryWriteBytes(header.AsSpan(0), image?.Width ?? -1);
-                BitConverter.TryWriteBytes(header.AsSpan(4), image?.Height ?? -1);
-                BitConverter.TryWriteBytes(header.AsSpan(8), image is null ? -1 : (int)image.PixelFormat);
-                BitConverter.TryWriteBytes(header.AsSpan(12), label);
-                sha.AppendData(header);
-                if (image is not null) sha.AppendData(image.Pixels);
-                count++;
-            }
-        }
-        string identity = $"images:{count}:" + Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
-        return new FeatureCacheKey("SvgFeaturizer", featurizer.WeightsFingerprint(), featurizer.SettingsDescription(),
-                                   featurizer.ImageSize, identity, "SvgFeaturizer feature map");
     }
 }

@@ -108,7 +108,7 @@ public sealed class ConsoleProgressBar : IProgress<TrainingProgress>
     {
         var c = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.Append(p.Stage == TrainingStage.Autoencoder ? "autoencoder " : "diffusion ");
+        sb.Append(p.Stage.ToString().ToLowerInvariant()).Append(' ');
         if (withBar)
         {
             int filled = (int)Math.Round(p.Fraction * BarWidth);

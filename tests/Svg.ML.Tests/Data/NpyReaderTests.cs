@@ -9,7 +9,7 @@ namespace Svg.ML.Tests.Data;
 public class NpyReaderTests
 {
     /// <summary>A version-1 .npy file as NumPy writes it: magic, version, header length, dict padded to 64 bytes with '\n'.</summary>
-    static byte[] Npy(string descr, string shape, byte[] data, bool fortran = false)
+    internal static byte[] Npy(string descr, string shape, byte[] data, bool fortran = false)
     {
         string dict = $"{{'descr': '{descr}', 'fortran_order': {(fortran ? "True" : "False")}, 'shape': {shape}, }}";
         int total = 10 + dict.Length + 1;
@@ -21,7 +21,7 @@ public class NpyReaderTests
         return bytes.ToArray();
     }
 
-    static byte[] Floats(params float[] v) => v.SelectMany(BitConverter.GetBytes).ToArray();
+    internal static byte[] Floats(params float[] v) => v.SelectMany(BitConverter.GetBytes).ToArray();
 
     [Fact]
     public void Float32Array_KeepsShapeValuesAndInfinity()

@@ -4,6 +4,8 @@ using Microsoft.ML.Transforms.Image;
 using Svg.ML.Dense;
 using Svg.ML.MLNet;
 using Svg.ML.MLNet.Dense;
+using Svg.ML.Tests.MLNet;
+using Svg.ML.Training;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -90,5 +92,79 @@ public class SvgDenseMLNetTests
         Assert.Throws<ArgumentException>(() => ml.Transforms.SvgDepth(new SvgDenseOptions { ScoresColumnName = "S" }));
         var e = Assert.Throws<ArgumentException>(() => ml.Transforms.SvgDepth(new SvgDenseOptions { FeatureColumnName = "Nope" }).Fit(data));
         Assert.Contains("Nope", e.Message);
+    }
+
+    public sealed class ImageRow
+    {
+        public string ImagePath = "";
+        [VectorType(28, 28)] public float[] Mask = [];
+    }
+
+    /// <summary>Fashion-MNIST PNGs with their foreground masks (pixel &gt; 64 → class 1) as targets.</summary>
+    static ImageRow[] MaskedImages(string folder, int n)
+    {
+        Directory.CreateDirectory(folder);
+        var files = TestImages.FashionMnistPngs(folder, n, train: true);
+        using var data = Svg.ML.Data.FashionMnist.Load(train: true, limit: n);
+        return files.Select((f, i) => new ImageRow
+        {
+            ImagePath = f.Path,
+            Mask = data.Pixels[i].contiguous().data<byte>().ToArray().Select(v => v > 64 ? 1f : 0f).ToArray(),
+        }).ToArray();
+    }
+
+    [Fact]
+    public void FromImages_FeaturizesOnceIntoTheCache_CancelsAndResumesToTheUninterruptedResult()
+    {
+        var ml = new MLContext(seed: 1);
+        using var dir = new Training.TempDirectory();
+        var data = ml.Data.LoadFromEnumerable(MaskedImages(dir.File("png"), 16));
+        var images = ml.Transforms.LoadImages("Image", null, nameof(ImageRow.ImagePath)).Fit(data).Transform(data);
+        using var encoder = TinyModels.CreateEncoder();
+        var featurizer = ml.Transforms.SvgFeaturize(new SvgFeaturizerEstimator.Options { FeatureMapColumnName = "Features", Encoder = encoder }).Fit(images);
+        string cache = dir.File("cache");
+        SvgDenseOptions Options(string checkpoints, IProgress<TrainingProgress>? progress = null, CancellationToken token = default) => new()
+        {
+            ImageColumnName = "Image", Featurizer = featurizer, FeatureCacheDirectory = cache, TargetColumnName = nameof(ImageRow.Mask),
+            Training = new DenseHeadTrainingOptions
+            {
+                NumClasses = 2, Steps = 12, BatchSize = 4, LearningRate = 1e-2, WarmupSteps = 2, Seed = 5,
+                CheckpointDirectory = checkpoints, CheckpointEvery = 4, Progress = progress, CancellationToken = token,
+            },
+        };
+
+        // Cancelled after step 5: the features are in the cache, the run's state in a checkpoint.
+        using var cts = new CancellationTokenSource();
+        var first = new List<TrainingProgress>();
+        var stopAt5 = new Recorder(first, r => { if (r.Step == 5) cts.Cancel(); });
+        Assert.ThrowsAny<OperationCanceledException>(() => ml.Transforms.SvgSegmentation(Options(dir.File("a"), stopAt5, cts.Token)).Fit(images));
+        Assert.Equal(Enumerable.Range(1, 5).Select(i => (long)i), first.Select(r => r.Step));
+        Assert.Equal(TrainingStage.Segmentation, first[0].Stage);
+        var cacheFiles = Directory.GetFiles(cache, "*.safetensors");
+        Assert.Single(cacheFiles);
+        var written = File.GetLastWriteTimeUtc(cacheFiles[0]);
+
+        // Resumed: continues at step 6, reads the cache (not rewritten), and ends where an uninterrupted run ends.
+        var second = new List<TrainingProgress>();
+        using var resumed = ml.Transforms.SvgSegmentation(Options(dir.File("a"), new Recorder(second))).Fit(images);
+        Assert.Equal(Enumerable.Range(6, 7).Select(i => (long)i), second.Select(r => r.Step));
+        Assert.Equal(written, File.GetLastWriteTimeUtc(cacheFiles[0]));
+        using var straight = ml.Transforms.SvgSegmentation(Options(dir.File("b"))).Fit(images);
+        var featurized = featurizer.Transform(images);
+        var a = resumed.Transform(featurized).GetColumn<float[]>("Prediction").ToArray();
+        var b = straight.Transform(featurized).GetColumn<float[]>("Prediction").ToArray();
+        for (int i = 0; i < a.Length; i++) Assert.Equal(b[i], a[i]);
+        foreach (var (x, y) in resumed.Head.parameters().Zip(straight.Head.parameters()))
+            Assert.True(x.eq(y).all().item<bool>(), "resumed weights differ from the uninterrupted run's");   // bitwise: same data, order and steps
+
+        var e = Assert.Throws<ArgumentException>(() => ml.Transforms.SvgSegmentation(new SvgDenseOptions
+            { FeatureCacheDirectory = cache, Training = new DenseHeadTrainingOptions { NumClasses = 2, Steps = 1 } }).Fit(featurized));
+        Assert.Contains("ImageColumnName", e.Message);
+    }
+
+    /// <summary>Synchronous progress (System.Progress posts to the thread pool): records each report, then runs <paramref name="then"/>.</summary>
+    sealed class Recorder(List<TrainingProgress> seen, Action<TrainingProgress>? then = null) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) { seen.Add(value); then?.Invoke(value); }
     }
 }

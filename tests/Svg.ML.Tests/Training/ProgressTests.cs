@@ -54,6 +54,17 @@ public class ProgressTests
         Assert.Contains("100.0% 10/10", lines[1]);
     }
 
+    [Theory]
+    [InlineData(TrainingStage.Autoencoder, "autoencoder ")]
+    [InlineData(TrainingStage.Diffusion, "diffusion ")]
+    [InlineData(TrainingStage.Segmentation, "segmentation ")]
+    [InlineData(TrainingStage.Depth, "depth ")]
+    public void Format_NamesTheStage(TrainingStage stage, string prefix)
+    {
+        var bar = new ConsoleProgressBar(new StringWriter(), interactive: false);
+        Assert.StartsWith(prefix, bar.Format(P(1) with { Stage = stage }, withBar: false));
+    }
+
     [Fact]
     public void Meter_SmoothsTheLoss_WithBiasCorrection()
     {

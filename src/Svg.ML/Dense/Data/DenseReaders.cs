@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Svg.ML.Data;
 
 namespace Svg.ML.Dense.Data;
 
@@ -19,8 +20,8 @@ public sealed record DensePair(string ImagePath, string TargetPath);
 /// <summary>
 /// Readers for the dense-task layouts: paired image/annotation folders (ADE20K <c>images/&lt;split&gt;/*.jpg</c> +
 /// <c>annotations/&lt;split&gt;/*.png</c>), class masks (<see cref="MaskFormat"/>) and depth maps stored as 16-bit PNG
-/// with a scale (NYUv2 as commonly distributed: millimetres, scale 1e-3; 0 = invalid). Float depth files are not
-/// read: convert them to 16-bit PNG (e.g. millimetres) first. Every error names the file.
+/// with a scale (NYUv2 as commonly distributed: millimetres, scale 1e-3; 0 = invalid) or as float maps (<c>.npy</c>,
+/// <c>.npz</c>, <c>.pfm</c>; see <see cref="ReadDepth"/>). Every error names the file.
 /// </summary>
 public static class DenseReaders
 {
@@ -78,6 +79,45 @@ public static class DenseReaders
     {
         var (w, h, samples) = PngSamples.Read(path);
         return (w, h, samples.Select(s => (float)(s * scale)).ToArray());
+    }
+
+    /// <summary>
+    /// A depth map in metres, by extension: <c>.png</c> 16-bit samples × <paramref name="pngScale"/> (NYUv2 millimetres:
+    /// 1e-3); <c>.npy</c> / <c>.npz</c> (first array) / <c>.pfm</c> float maps × <paramref name="floatScale"/> (1: the
+    /// file holds metres). A float map must be 2-D [H, W] (or [1, H, W], [H, W, 1]); NaN, ±∞ and values ≤ 0 become 0,
+    /// the invalid marker.
+    /// </summary>
+    public static (int Width, int Height, float[] Metres) ReadDepth(string path, double pngScale = 1e-3, double floatScale = 1.0)
+    {
+        string ext = Path.GetExtension(path).ToLowerInvariant();
+        if (ext == ".png") return ReadDepth16(path, pngScale);
+        var (w, h, values) = ext switch
+        {
+            ".pfm" => PfmDepth(path),
+            ".npy" or ".npz" => NpyDepth(path, ext),
+            _ => throw new NotSupportedException($"'{path}': depth files must be .png (16-bit), .npy, .npz or .pfm."),
+        };
+        float s = (float)floatScale;
+        for (int i = 0; i < values.Length; i++)
+            values[i] = float.IsFinite(values[i]) && values[i] > 0 ? values[i] * s : 0f;
+        return (w, h, values);
+    }
+
+    static (int, int, float[]) PfmDepth(string path)
+    {
+        var (w, h, channels, values) = PfmReader.Read(path);
+        if (channels != 1) throw new InvalidDataException($"'{path}': a depth map has one channel (PFM 'Pf'); this one has {channels}.");
+        return (w, h, values);
+    }
+
+    static (int, int, float[]) NpyDepth(string path, string ext)
+    {
+        using var array = ext == ".npz" ? NpyReader.ReadNpz(path) : NpyReader.Read(path);
+        var shape = array.shape.Where(d => d != 1).ToArray();
+        if (shape.Length != 2 || !array.is_floating_point())
+            throw new InvalidDataException($"'{path}': a depth map is a 2-D float array; this one is {array.dtype} [{string.Join(", ", array.shape)}].");
+        using var f = array.to(TorchSharp.torch.ScalarType.Float32).contiguous();
+        return ((int)shape[1], (int)shape[0], f.data<float>().ToArray());
     }
 
     /// <summary>

@@ -15,6 +15,20 @@ public sealed class SvgDenseOptions
     /// flat C·h·h vector with <see cref="FeatureChannels"/> set.</summary>
     public string FeatureColumnName = "Features";
 
+    /// <summary>Instead of <see cref="FeatureColumnName"/>: an image column, featurized with <see cref="Featurizer"/>
+    /// (its feature map). The fitted transformer then reads the featurizer's feature-map column: apply the featurizer
+    /// before it at prediction time (<c>featurizer.Append(head)</c>).</summary>
+    public string? ImageColumnName;
+
+    /// <summary>The fitted featurizer for <see cref="ImageColumnName"/> (shared, not owned).</summary>
+    public SvgFeaturizerTransformer? Featurizer;
+
+    /// <summary>With <see cref="ImageColumnName"/>: a feature-cache folder. The encoder runs once per image into it
+    /// (chunk by chunk, so memory holds one batch of features), training streams its rows from disk, and a later Fit on
+    /// the same images and featurizer (another head, a resumed run) reads it instead of running the encoder. Without it
+    /// the feature rows are read into memory once per Fit.</summary>
+    public string? FeatureCacheDirectory;
+
     /// <summary>The target column: a vector [H, W] (or flat H·W with <see cref="Height"/>/<see cref="Width"/>).
     /// Segmentation: class indices as Single, Int32, Byte or UInt32, or a key type (key k → class k − 1, missing → ignored);
     /// depth: Single metres (0/NaN invalid).</summary>
@@ -60,9 +74,10 @@ public sealed class SvgDepthEstimator(MLContext mlContext, SvgDenseOptions optio
 }
 
 /// <summary>
-/// The shared estimator: <see cref="Fit"/> reads every row (features and targets) into memory, trains the head with
-/// <see cref="DenseHeadTraining"/> (progress, cancellation and checkpoints from <see cref="SvgDenseOptions.Training"/>)
-/// and returns the <see cref="SvgDenseTransformer"/>.
+/// The shared estimator: <see cref="Fit"/> reads the targets into memory and the features into memory or, with an
+/// image column, a featurizer and <see cref="SvgDenseOptions.FeatureCacheDirectory"/>, through the on-disk feature
+/// cache; trains the head with <see cref="DenseHeadTraining"/> (progress, cancellation, checkpoints and resume from
+/// <see cref="SvgDenseOptions.Training"/>) and returns the <see cref="SvgDenseTransformer"/>.
 /// </summary>
 public abstract class SvgDenseEstimator : IEstimator<SvgDenseTransformer>
 {
@@ -89,41 +104,104 @@ public abstract class SvgDenseEstimator : IEstimator<SvgDenseTransformer>
                                                   .Select(c => (c.Name, c.Type)).ToArray());
     }
 
-    /// <summary>Reads the data, trains the head, returns the transformer.</summary>
+    /// <summary>Reads the data (features into memory, or through the feature cache), trains the head, returns the transformer.</summary>
     public SvgDenseTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
         TorchRuntime.EnsureInitialized();
         var ml = _context.Resolve();
-        var fcol = input.Schema.GetColumnOrNull(Options.FeatureColumnName) ?? throw SchemaErrors.Missing("features", Options.FeatureColumnName);
-        var tcol = input.Schema.GetColumnOrNull(Options.TargetColumnName) ?? throw SchemaErrors.Missing("target", Options.TargetColumnName);
-        var (c, h, w) = SvgDenseTransformer.FeatureShape(Options, fcol.Type);
+        var options = Options.Clone();
+        IDataView view = input;
+        if (Options.ImageColumnName is { } images)
+        {
+            var f = Options.Featurizer ?? throw new ArgumentException("ImageColumnName needs a fitted Featurizer.");
+            if (f.InputColumnName != images)
+                throw new ArgumentException($"The featurizer reads column '{f.InputColumnName}', not ImageColumnName '{images}'.");
+            view = f.Transform(input);
+            options.FeatureColumnName = f.FeatureMapColumnName ?? throw new ArgumentException("The featurizer has no feature-map output (set FeatureMapColumnName).");
+            options.ImageColumnName = null;
+            options.Featurizer = null;
+        }
+        else if (Options.FeatureCacheDirectory is not null)
+            throw new ArgumentException("FeatureCacheDirectory works with ImageColumnName and Featurizer (the cache is keyed by the images).");
+        var fcol = view.Schema.GetColumnOrNull(options.FeatureColumnName) ?? throw SchemaErrors.Missing("features", options.FeatureColumnName);
+        var tcol = view.Schema.GetColumnOrNull(Options.TargetColumnName) ?? throw SchemaErrors.Missing("target", Options.TargetColumnName);
+        var (c, h, w) = SvgDenseTransformer.FeatureShape(options, fcol.Type);
         var (height, width) = TargetShape(tcol.Type);
-        var features = new List<float>();
-        var targets = new List<float>();
-        long rows = 0;
-        using (var cursor = input.GetRowCursor(new[] { fcol, tcol }))
+
+        DenseDataset data;
+        Tensor? features = null;
+        using var targets = ReadTargets(view, tcol, height, width);    // the rows the featurizer keeps (it may skip bad images)
+        if (Options.FeatureCacheDirectory is { } cacheDir)
+        {
+            var group = Options.Training.ProcessGroup ?? Distributed.ProcessGroup.Single;
+            var cached = FeaturizedImages.GetOrCompute(input, Options.Featurizer!, view, fcol, [c, h, w], targets.shape[0], cacheDir, group,
+                                                       message => SvgHost.Info(ml, Component, message));
+            SvgHost.Info(ml, Component, $"features of {cached.Count} images from the feature cache {cached.Path}");
+            data = DenseDataset.FromCache(cached, targets);
+        }
+        else
+        {
+            features = ReadFeatures(view, fcol, c, h, w);
+            data = DenseDataset.FromTensors(features, targets);
+        }
+        try
+        {
+            var training = Options.Training with { Log = Options.Training.Log ?? (message => SvgHost.Info(ml, Component, message)) };
+            var result = DenseHeadTraining.Train(data, training);   // the transformer owns its head
+            return new SvgDenseTransformer(ml, options, result.Head, height, width);
+        }
+        finally { features?.Dispose(); }
+    }
+
+    string Component => Options.Training.Task == DenseTask.Segmentation ? "SvgSegmentation" : "SvgDepth";
+
+    /// <summary>All feature rows [N, C, h, w] in one pass (the upstream encoder runs once per row).</summary>
+    static Tensor ReadFeatures(IDataView view, DataViewSchema.Column fcol, int c, int h, int w)
+    {
+        int size = c * h * w;
+        var rows = new List<float[]>();
+        using (var cursor = view.GetRowCursor(new[] { fcol }))
         {
             var getF = cursor.GetGetter<VBuffer<float>>(fcol);
-            var readT = TargetReader(cursor, tcol);
             VBuffer<float> f = default;
             while (cursor.MoveNext())
             {
                 getF(ref f);
-                if (f.Length != c * h * w) throw new SvgDataException(fcol.Name, cursor.Position, $"the vector has {f.Length} values, expected {c * h * w}.");
-                var t = readT();
-                if (t.Length != height * width) throw new SvgDataException(tcol.Name, cursor.Position, $"the target has {t.Length} values, expected {height}×{width}.");
-                features.AddRange(f.DenseValues());
-                targets.AddRange(t);
-                rows++;
+                if (f.Length != size) throw new SvgDataException(fcol.Name, cursor.Position, $"the vector has {f.Length} values, expected {c}×{h}×{w}.");
+                var dense = new float[size];
+                f.CopyTo(dense);
+                rows.Add(dense);
             }
         }
-        if (rows == 0) throw new ArgumentException("The training data has no rows.");
-        using var ft = tensor(features.ToArray()).reshape(rows, c, h, w);
-        using var tt0 = tensor(targets.ToArray()).reshape(rows, height, width);
-        using var tt = Options.Training.Task == DenseTask.Segmentation ? tt0.to(ScalarType.Int64) : tt0.alias();
-        var result = DenseHeadTraining.Train(DenseDataset.FromTensors(ft, tt), Options.Training);   // the transformer owns its head
-        return new SvgDenseTransformer(ml, Options, result.Head, height, width);
+        var all = new float[(long)rows.Count * size];
+        for (int i = 0; i < rows.Count; i++) rows[i].CopyTo(all, (long)i * size);
+        return tensor(all).reshape(rows.Count, c, h, w);
+    }
+
+    /// <summary>All target rows [N, H, W]: metres (float32) for depth; class indices for segmentation, as int16 when
+    /// the classes and the ignore index fit (a quarter of int64's memory), else int64.</summary>
+    Tensor ReadTargets(IDataView view, DataViewSchema.Column tcol, int height, int width)
+    {
+        var rows = new List<float[]>();
+        using (var cursor = view.GetRowCursor(new[] { tcol }))
+        {
+            var readT = TargetReader(cursor, tcol);
+            while (cursor.MoveNext())
+            {
+                var t = readT();
+                if (t.Length != height * width) throw new SvgDataException(tcol.Name, cursor.Position, $"the target has {t.Length} values, expected {height}×{width}.");
+                rows.Add(t);
+            }
+        }
+        if (rows.Count == 0) throw new ArgumentException("The training data has no rows.");
+        var all = new float[(long)rows.Count * height * width];
+        for (int i = 0; i < rows.Count; i++) rows[i].CopyTo(all, (long)i * height * width);
+        using var t0 = tensor(all).reshape(rows.Count, height, width);
+        var train = Options.Training;
+        if (train.Task == DenseTask.Depth) return t0.alias();
+        bool small = train.NumClasses <= short.MaxValue && train.IgnoreIndex is >= short.MinValue and <= short.MaxValue;
+        return t0.to(small ? ScalarType.Int16 : ScalarType.Int64);
     }
 
     (int H, int W) TargetShape(DataViewType type)
