@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Svg.ML.DenseTasks;
 
-/// <summary>Settings of the dense-task benchmark (defaults: about 15 minutes on two quiet CPU cores).</summary>
+/// <summary>Settings of the dense-task benchmark (defaults: about 30 minutes on two quiet CPU cores).</summary>
 public sealed record DenseOptions
 {
     public int TrainScenes { get; init; } = 1000;
@@ -13,7 +13,12 @@ public sealed record DenseOptions
     public int AutoencoderSteps { get; init; } = 150;
     public int AutoencoderBatch { get; init; } = 8;
     public double AutoencoderLearningRate { get; init; } = 1e-3;
+    /// <summary>Steps of the linear heads.</summary>
     public int HeadSteps { get; init; } = 400;
+    /// <summary>Steps of the decoder heads (more parameters than a linear probe: they need a longer run).</summary>
+    public int DecoderSteps { get; init; } = 1500;
+    /// <summary>Head seeds per cell (features are computed once; the table gives the mean and half the range).</summary>
+    public int Seeds { get; init; } = 2;
     public int HeadBatch { get; init; } = 16;
     public double HeadLearningRate { get; init; } = 1e-3;
     public int DecoderChannels { get; init; } = 32;
@@ -35,7 +40,8 @@ public sealed record DenseOptions
 
           --train-scenes N (1000)  --test-scenes N (1000)  --size N (64)  --base-size N (128)
           --ae-steps N (150)       --ae-batch N (8)        --ae-lr X (1e-3)
-          --head-steps N (400)     --head-batch N (16)     --head-lr X (1e-3)   --decoder-channels N (32)
+          --head-steps N (400)     --decoder-steps N (1500)  --seeds N (2)  --head-batch N (16)  --head-lr X (1e-3)
+          --decoder-channels N (32)
           --middlebury-steps N (300)  --middlebury DIR (/usr/lib/python3/dist-packages/skimage/data)
           --seed N (0)   --threads N   --docs DIR (docs)   --help
         """;
@@ -59,6 +65,8 @@ public sealed record DenseOptions
                 "--ae-batch" => o with { AutoencoderBatch = I() },
                 "--ae-lr" => o with { AutoencoderLearningRate = D() },
                 "--head-steps" => o with { HeadSteps = I() },
+                "--decoder-steps" => o with { DecoderSteps = I() },
+                "--seeds" => o with { Seeds = I() },
                 "--head-batch" => o with { HeadBatch = I() },
                 "--head-lr" => o with { HeadLearningRate = D() },
                 "--decoder-channels" => o with { DecoderChannels = I() },

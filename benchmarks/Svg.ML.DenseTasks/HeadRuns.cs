@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Svg.ML.DenseTasks;
 
 /// <summary>One trained head's scores and speeds (training images/s = steps × batch / training time).</summary>
-public sealed record HeadResult(string Arm, string ArmKey, DenseHeadKind Head, DenseTask Task, SegmentationScores? Segmentation, DepthScores? Depth,
+public sealed record HeadResult(string Arm, string ArmKey, DenseHeadKind Head, DenseTask Task, long Seed, SegmentationScores? Segmentation, DepthScores? Depth,
                                 double TrainSeconds, double TrainImagesPerSecond, int EvalImages, double EvalSeconds, double EvalImagesPerSecond);
 
 /// <summary>Trains and scores a dense head (Svg.ML's <see cref="DenseHeadTraining"/>, <see cref="DenseEvaluation"/>) on one arm's features.</summary>
@@ -14,7 +14,7 @@ public static class HeadRuns
 {
     /// <summary>Segmentation targets int64 [N, S, S] (0 = background, 1..10) or depth float32 [N, S, S] (metres).</summary>
     public static HeadResult Run(FeatureArm arm, DenseTask task, DenseHeadKind kind, Tensor trainTargets, Tensor testTargets,
-                                 DenseOptions o, int steps, TextWriter w, out DenseHead head, Tensor? trainFeatures = null, Tensor? testFeatures = null)
+                                 DenseOptions o, int steps, long seed, TextWriter w, out DenseHead head, Tensor? trainFeatures = null, Tensor? testFeatures = null)
     {
         var train = DenseDataset.FromTensors(trainFeatures ?? arm.Train, trainTargets, $"{arm.Key}-train-{task}");
         var test = DenseDataset.FromTensors(testFeatures ?? arm.Test, testTargets, $"{arm.Key}-test-{task}");
@@ -27,7 +27,7 @@ public static class HeadRuns
             Steps = steps,
             BatchSize = o.HeadBatch,
             LearningRate = o.HeadLearningRate,
-            Seed = o.Seed,
+            Seed = seed,
             Progress = new ConsoleProgressBar(),
         };
         var clock = Stopwatch.StartNew();
@@ -40,9 +40,9 @@ public static class HeadRuns
         if (task == DenseTask.Segmentation) seg = DenseEvaluation.Segmentation(head, test);
         else depth = DenseEvaluation.Depth(head, test);
         double evalSeconds = clock.Elapsed.TotalSeconds;
-        var r = new HeadResult(arm.Name, arm.Key, kind, task, seg, depth, trainSeconds, steps * (double)options.BatchSize / trainSeconds,
+        var r = new HeadResult(arm.Name, arm.Key, kind, task, seed, seg, depth, trainSeconds, steps * (double)options.BatchSize / trainSeconds,
                                (int)test.Count, evalSeconds, test.Count / evalSeconds);
-        w.WriteLine($"    {arm.Name}, {kind} {task}: {Describe(r)}; train {trainSeconds:F0} s ({r.TrainImagesPerSecond:F0} img/s), " +
+        w.WriteLine($"    {arm.Name}, {kind} {task}, seed {seed}: {Describe(r)}; train {trainSeconds:F0} s ({r.TrainImagesPerSecond:F0} img/s), " +
                     $"eval {r.EvalImages} images {evalSeconds:F1} s ({r.EvalImagesPerSecond:F0} img/s)");
         return r;
     }

@@ -36,7 +36,7 @@ public static class MiddleburyRun
         {
             var trainFeatures = FeatureArms.Featurize(arm.Encode, trainImages);
             var testFeatures = FeatureArms.Featurize(arm.Encode, testImages);
-            heads.Add(HeadRuns.Run(arm, DenseTask.Depth, DenseHeadKind.Decoder, trainDepth, testDepth, o, o.MiddleburySteps, w, out var head,
+            heads.Add(HeadRuns.Run(arm, DenseTask.Depth, DenseHeadKind.Decoder, trainDepth, testDepth, o, o.MiddleburySteps, o.Seed, w, out var head,
                                    trainFeatures, testFeatures));
             if (arm.Key == "svg") (figureHead, figureFeatures) = (head, testFeatures);
             else

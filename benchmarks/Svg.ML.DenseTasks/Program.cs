@@ -55,13 +55,15 @@ foreach (var task in new[] { DenseTask.Segmentation, DenseTask.Depth })
     foreach (var kind in new[] { DenseHeadKind.Linear, DenseHeadKind.Decoder })
     {
         w.WriteLine($"[heads] {kind} {task}");
-        foreach (var arm in arms)
-        {
-            var (trainTarget, testTarget) = task == DenseTask.Segmentation ? (trainClasses, testClasses) : (trainScenes.Depth, testScenes.Depth);
-            results.Add(HeadRuns.Run(arm, task, kind, trainTarget, testTarget, o, o.HeadSteps, w, out var head));
-            if (arm == svg && kind == DenseHeadKind.Decoder) figureHeads[task] = head;
-            else head.Dispose();
-        }
+        for (int s = 0; s < o.Seeds; s++)
+            foreach (var arm in arms)
+            {
+                var (trainTarget, testTarget) = task == DenseTask.Segmentation ? (trainClasses, testClasses) : (trainScenes.Depth, testScenes.Depth);
+                int steps = kind == DenseHeadKind.Linear ? o.HeadSteps : o.DecoderSteps;
+                results.Add(HeadRuns.Run(arm, task, kind, trainTarget, testTarget, o, steps, o.Seed + s, w, out var head));
+                if (arm == svg && kind == DenseHeadKind.Decoder && s == 0) figureHeads[task] = head;
+                else head.Dispose();
+            }
     }
 
 // Examples: the first scenes of the held-out set, SVG features + decoder heads.

@@ -97,6 +97,14 @@ public class DenseHeadTrainingTests
         Assert.Equal(0.5, o.LearningRateAt(50, 100), 1e-12);
         Assert.Equal(0, o.LearningRateAt(0, 100));
         Assert.Equal(5, o.EffectiveWarmup(50));   // a short run warms up over its first tenth
+
+        // DINOv3's cosine: the same warm-up, then LR·(1 + cos(π·(step+1)/T))/2: step 49 of 100 → (1 + cos(π/2))/2 = 0.5;
+        // step 74 → (1 + cos(3π/4))/2 = (1 − √2/2)/2 = 0.146447; step 99 (the last) → (1 + cos π)/2 = 0.
+        var c = o with { Decay = DenseLrDecay.Cosine };
+        Assert.Equal(0.475, c.LearningRateAt(5, 100), 1e-12);
+        Assert.Equal(0.5, c.LearningRateAt(49, 100), 1e-12);
+        Assert.Equal(0.1464466094, c.LearningRateAt(74, 100), 1e-9);
+        Assert.Equal(0, c.LearningRateAt(99, 100), 1e-12);
     }
 
     [Fact]
