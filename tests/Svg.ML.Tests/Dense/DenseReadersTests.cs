@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using Svg.ML.Dense.Data;
 using Svg.ML.Tests.Training;
 using Xunit;
@@ -122,5 +124,51 @@ public class DenseReadersTests
         Assert.Single(rows);
         Assert.Single(problems);
         Assert.Equal(new[] { 0, 1, 2, 3 }, rows[0].Classes.Take(4));
+    }
+
+    [Fact]
+    public void Sample_TakesTheFeaturizersCentralSquare_NearestNeighbour()
+    {
+        float[] map = [0, 1, 2, 3,
+                       10, 11, 12, 13];       // 4 wide, 2 high
+        // CenterCrop, size 2: square side 2 from column 1; columns ⌊1 + (x + ½)·2/2⌋ = 1, 2; rows ⌊(y + ½)·2/2⌋ = 0, 1.
+        Assert.Equal(new float[] { 1, 2, 11, 12 }, DenseDataViews.Sample(map, 4, 2, 2));
+        // Stretch, size 2: columns ⌊(x + ½)·4/2⌋ = 1, 3.
+        Assert.Equal(new float[] { 1, 3, 11, 13 }, DenseDataViews.Sample(map, 4, 2, 2, Svg.ML.Data.ResizeMode.Stretch));
+        // Enlarging repeats pixels: size 4 over the 2×2 square → each source pixel twice in each direction.
+        Assert.Equal(new float[] { 1, 1, 2, 2, 1, 1, 2, 2, 11, 11, 12, 12, 11, 11, 12, 12 }, DenseDataViews.Sample(map, 4, 2, 4));
+    }
+
+    [Fact]
+    public void DataViews_Ade20kAndDepthFolders_GiveFixedSizeTargets_AndSkipBadPairsNamingThem()
+    {
+        using var dir = new TempDirectory();
+        string images = Path.Combine(dir.Path, "images", "training"), ann = Path.Combine(dir.Path, "annotations", "training");
+        Directory.CreateDirectory(images);
+        Directory.CreateDirectory(ann);
+        WritePng(Path.Combine(images, "a.png"), 4, 2, 8, 2, 3, (x, y, c) => 40 * c + x);
+        WritePng(Path.Combine(images, "b.png"), 4, 2, 8, 2, 3, (x, y, c) => 9);
+        WritePng(Path.Combine(ann, "a.png"), 4, 2, 8, 0, 1, (x, y, _) => y * 4 + x);      // ADE: 0 → ignore, v → v − 1
+        WritePng(Path.Combine(ann, "b.png"), 2, 2, 8, 0, 1, (x, y, _) => 1);              // wrong size
+        var ml = new Microsoft.ML.MLContext(seed: 1);
+        var pairs = DenseReaders.PairedFolders(dir.Path, "training", false, out _);
+        Assert.Contains("b.png", Assert.Throws<InvalidDataException>(() => DenseDataViews.Segmentation(ml, pairs, MaskFormat.Ade20k, 10, 2, false, out _)).Message);
+        var seg = DenseDataViews.Segmentation(ml, pairs, MaskFormat.Ade20k, 10, 2, skipBadRows: true, out var problems);
+        Assert.Contains("b.png", Assert.Single(problems));
+        var type = (Microsoft.ML.Data.VectorDataViewType)seg.Schema["Target"].Type;
+        Assert.Equal(new[] { 2, 2 }, type.Dimensions.ToArray());
+        var target = Assert.Single(seg.GetColumn<float[]>("Target").ToArray());
+        Assert.Equal(new float[] { 0, 1, 4, 5 }, target);                                     // mask values 1, 2, 5, 6 minus one
+        Assert.EndsWith("a.png", Assert.Single(seg.GetColumn<string>("ImagePath").ToArray()));
+
+        // Depth: a 16-bit PNG in millimetres and a float .npy in metres give the same metres.
+        string depthPng = dir.File("a_depth.png"), depthNpy = dir.File("a_depth.npy");
+        WritePng(depthPng, 4, 2, 16, 0, 1, (x, y, _) => 1000 + 250 * (y * 4 + x));
+        File.WriteAllBytes(depthNpy, Svg.ML.Tests.Data.NpyReaderTests.Npy("<f4", "(2, 4)",
+            Svg.ML.Tests.Data.NpyReaderTests.Floats(Enumerable.Range(0, 8).Select(i => 1f + 0.25f * i).ToArray())));
+        var depth = DenseDataViews.Depth(ml, [new DensePair(pairs[0].ImagePath, depthPng), new DensePair(pairs[0].ImagePath, depthNpy)], 2, false, out _)
+            .GetColumn<float[]>("Target").ToArray();
+        Assert.Equal(new float[] { 1.25f, 1.5f, 2.25f, 2.5f }, depth[0]);                   // columns 1, 2 of both rows
+        Assert.Equal(depth[0], depth[1]);
     }
 }

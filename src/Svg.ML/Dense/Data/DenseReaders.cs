@@ -135,9 +135,7 @@ public static class DenseReaders
             try
             {
                 var (w, h, classes) = ReadMask(pair.TargetPath, format, numClasses);
-                var (iw, ih) = ImageSize(pair.ImagePath);
-                if (iw != w || ih != h)
-                    throw new InvalidDataException($"'{pair.TargetPath}' is {w}×{h} but its image '{pair.ImagePath}' is {iw}×{ih}.");
+                CheckSameSize(pair, w, h);
                 rows.Add((pair, classes, w, h));
             }
             catch (Exception e) when (skipBadRows && e is InvalidDataException or IOException or NotSupportedException)
@@ -146,6 +144,14 @@ public static class DenseReaders
             }
         }
         return rows;
+    }
+
+    /// <summary>Throws <see cref="InvalidDataException"/> naming both files when the target's size is not its image's.</summary>
+    internal static void CheckSameSize(DensePair pair, int width, int height)
+    {
+        var (iw, ih) = ImageSize(pair.ImagePath);
+        if (iw != width || ih != height)
+            throw new InvalidDataException($"'{pair.TargetPath}' is {width}×{height} but its image '{pair.ImagePath}' is {iw}×{ih}.");
     }
 
     static (int W, int H) ImageSize(string path)
