@@ -81,6 +81,9 @@ public static class QuickstartPipeline
         Stage(w, 1, "Data");
         using var data = QuickstartData.Load(o.DataPath, o.TrainImages, o.TestImages, spec.ImageSize, o.Seed);
         w.WriteLine($"      {data.Description}.");
+        if (group.WorldSize > 1)
+            PrintRanks(w, group, device, data, stage1Batch: loaded is null && spec.Kind != BaseSpec.SvgAutoencoderKind ? o.AutoencoderBatch : null,
+                       stage2Batch: loaded is null ? o.DiffusionBatch : null);
 
         AutoencoderTrainingResult? stage1 = null;
         DiffusionTrainingResult? stage2 = null;
@@ -256,6 +259,28 @@ public static class QuickstartPipeline
             Progress = bar,
         };
         return WithFreshStartOnMismatch(w, bar, options, opts => DiffusionTraining.Train(data, opts), (opts, resume) => opts with { Resume = resume });
+    }
+
+    /// <summary>
+    /// Every rank's device and share of the work, sent to rank 0, which prints one line per rank: the rows it
+    /// featurizes and its rows of each global training batch (null: the stage does not run).
+    /// </summary>
+    static void PrintRanks(TextWriter w, ProcessGroup group, Device device, DataSplit data, int? stage1Batch, int? stage2Batch)
+    {
+        int r = group.Rank;
+        string Encodes(long count)
+        {
+            var (start, n) = ShardedFeaturization.RankRows(count, ConvBatch, r, group.WorldSize);
+            return $"[{start}, {start + n})";
+        }
+        string Trains(int? batch, string stage, string option) => batch is int global && PerRank(global, group, option) is var b
+            ? $", rows [{r * b}, {(r + 1) * b}) of each {stage} batch of {global}" : "";
+        var lines = group.AllGatherText($"{group.Description}: device {device}; encodes training images {Encodes(data.Train.Count)} " +
+                                        $"and held-out images {Encodes(data.Test.Count)}" +
+                                        Trains(stage1Batch, "stage-1", "--ae-batch") + Trains(stage2Batch, "stage-2", "--batch"));
+        foreach (var line in lines) w.WriteLine($"      {line}.");
+        w.WriteLine("      Gradients are averaged through host memory (MPI.NET has no CUDA-aware path); rank 0 alone writes " +
+                    "checkpoints, samples, figures and the model.");
     }
 
     /// <summary>The per-rank share of a global batch (the global batch, and so the trajectory, does not depend on the ranks).</summary>

@@ -46,6 +46,16 @@ public abstract class ProcessGroup : IDisposable
     /// <summary>Every rank's <paramref name="mine"/> (the same length on all ranks), indexed by rank.</summary>
     public abstract byte[][] AllGather(byte[] mine);
 
+    /// <summary>Every rank's <paramref name="mine"/> (UTF-8, cut to <paramref name="maxBytes"/> bytes), indexed by rank:
+    /// e.g. for rank 0 to log what every rank runs on.</summary>
+    public string[] AllGatherText(string mine, int maxBytes = 1024)
+    {
+        var buffer = new byte[maxBytes + sizeof(int)];
+        int n = Encoding.UTF8.GetBytes(mine.AsSpan(0, Math.Min(mine.Length, maxBytes / 4)), buffer.AsSpan(sizeof(int)));
+        BitConverter.TryWriteBytes(buffer, n);
+        return AllGather(buffer).Select(b => Encoding.UTF8.GetString(b, sizeof(int), BitConverter.ToInt32(b, 0))).ToArray();
+    }
+
     /// <summary>True on every rank when <paramref name="flag"/> is true on any rank.</summary>
     public bool Any(bool flag)
     {
@@ -170,12 +180,9 @@ sealed class MpiProcessGroup : ProcessGroup
     /// <summary>Ranks on the same host (by host name, gathered from all ranks) below this one.</summary>
     int ComputeLocalRank(out string host)
     {
-        const int Width = 256;
         host = System.Environment.MachineName;
-        var mine = new byte[Width];
-        Encoding.UTF8.GetBytes(host, 0, Math.Min(host.Length, Width / 4), mine, 0);
-        var all = AllGather(mine);
-        return Enumerable.Range(0, Rank).Count(other => all[other].AsSpan().SequenceEqual(mine));
+        var all = AllGatherText(host, 256);
+        return all.Take(Rank).Count(other => other == all[Rank]);
     }
 
     public override byte[][] AllGather(byte[] mine)

@@ -24,12 +24,10 @@ public static class ShardedFeaturization
         if (chunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(chunkSize));
         if (!group.Any(cache.TryOpen(key) is null)) return cache.TryOpen(key)!;
 
-        long chunks = (count + chunkSize - 1) / chunkSize;
         var parts = Enumerable.Range(0, group.WorldSize).Select(r =>
         {
-            var (first, n) = DataSharding.Shard(chunks, r, group.WorldSize);
-            long start = first * chunkSize, end = Math.Min(count, (first + n) * chunkSize);
-            return (Start: start, Count: Math.Max(0, end - start), Key: key with { Preprocessing = $"{key.Preprocessing} | part {r} of {group.WorldSize}, rows [{start}, {end})" });
+            var (start, n) = RankRows(count, chunkSize, r, group.WorldSize);
+            return (Start: start, Count: n, Key: key with { Preprocessing = $"{key.Preprocessing} | part {r} of {group.WorldSize}, rows [{start}, {Math.Min(count, start + n)})" });
         }).ToArray();
 
         var mine = parts[group.Rank];
@@ -61,6 +59,18 @@ public static class ShardedFeaturization
         }
         Agree(group, failure, "merging the parts");
         return cache.TryOpen(key) ?? throw new IOException($"The feature cache entry {key.Hash} is not readable on rank {group.Rank} (is {cache.Directory} shared by all ranks?).");
+    }
+
+    /// <summary>
+    /// The rows rank <paramref name="rank"/> encodes: its contiguous run of the <paramref name="chunkSize"/>-row chunks
+    /// (<see cref="DataSharding.Shard"/> over chunk indices; the last chunk may be short; a rank may get none).
+    /// </summary>
+    public static (long Start, long Count) RankRows(long count, int chunkSize, int rank, int worldSize)
+    {
+        if (chunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(chunkSize));
+        var (first, n) = DataSharding.Shard((count + chunkSize - 1) / chunkSize, rank, worldSize);
+        long start = first * chunkSize, end = Math.Min(count, (first + n) * chunkSize);
+        return (start, Math.Max(0, end - start));
     }
 
     /// <summary>Throws on every rank when any rank failed (its own exception where it failed).</summary>

@@ -181,8 +181,12 @@ internal sealed class TrainingRun
         _meter = new ProgressMeter(Stage, StartStep, TotalSteps);
         Log($"{TrainingCheckpoint.StagePrefix(Stage)} training: steps {StartStep + 1}..{TotalSteps}, batch {EffectiveBatchSize}, " +
             $"{StepsPerEpoch} steps per epoch, device {Device}.");
-        if (Group.WorldSize > 1)
-            Log($"Data-parallel over {Group.WorldSize} ranks ({Group.Description}): batch {EffectiveBatchSize / Group.WorldSize} per rank.");
+        if (Group.WorldSize == 1) return;
+        int b = EffectiveBatchSize / Group.WorldSize;   // every rank says where it runs; rank 0 logs them all
+        var ranks = Group.AllGatherText($"{Group.Description}: device {Device}, rows [{Group.Rank * b}, {(Group.Rank + 1) * b}) of each global batch");
+        Log($"Data-parallel over {Group.WorldSize} ranks, batch {b} per rank; gradients averaged through host memory" +
+            (Device.type == DeviceType.CUDA ? " (GPU → host → MPI → GPU: MPI.NET has no CUDA-aware path)." : "."));
+        foreach (var rank in ranks) Log($"  {rank}.");
     }
 
     /// <summary>A gradient averager over the ranks for <paramref name="parameters"/> (null for one process).</summary>

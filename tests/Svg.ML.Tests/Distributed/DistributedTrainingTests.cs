@@ -40,6 +40,10 @@ public sealed class DistributedTrainingTests(ITestOutputHelper output)
         foreach (var (name, w) in rank0)   // every rank applied the same averaged gradient
             Assert.True(w.allclose(rank1[name], 0, 0), $"ranks differ in {name}");
         Assert.Equal(MpiLauncher.Losses(dir.Path, 0), MpiLauncher.Losses(dir.Path, 1));
+        // Rank 0's log says where every rank runs, which rows of the global batch it takes, and how gradients travel.
+        string report = string.Join("\n", MpiLauncher.Report(dir.Path, 0));
+        Assert.Contains("gradients averaged through host memory", report);
+        Assert.Matches(@"MPI rank 1 of 2 \(local rank 1 [^)]*\): device cpu, rows \[4, 8\) of each global batch", report);
 
         using var reference = DiffusionTraining.Train(Scenarios.Features(32), Scenarios.Diffusion(Steps, 2 * PerRankBatch, null, null));
         var losses = MpiLauncher.Losses(dir.Path, 0);
