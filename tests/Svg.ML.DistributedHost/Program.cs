@@ -8,7 +8,7 @@ using Svg.ML.Training;
 
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: Svg.ML.DistributedHost diffusion|autoencoder|nan|featurize|bench <out-dir> [steps|items] [batch] [checkpoint-dir|cache-dir|preset|-]");
+    Console.Error.WriteLine("usage: Svg.ML.DistributedHost diffusion|mlnet|autoencoder|nan|featurize|bench <out-dir> [steps|items] [batch] [checkpoint-dir|cache-dir|preset|-]");
     return 2;
 }
 string scenario = args[0], output = args[1];
@@ -31,6 +31,13 @@ try
             SafeTensors.Save(Path.Combine(output, $"rank{group.Rank}.safetensors"), Scenarios.Weights(result));
             log.Add("losses " + string.Join(" ", result.LossHistory.Select(l => l.ToString("R", CultureInfo.InvariantCulture))));
             log.Add($"resumed {result.ResumedFromStep}");
+            break;
+        }
+        case "mlnet":   // the SvgDiffusion estimator; <checkpoint-dir> required; rank{r}.safetensors: its generator's samples
+        {
+            using var generator = MLNetScenario.Fit(steps, batch, checkpoints!, log.Add);
+            using var samples = MLNetScenario.Samples(generator);
+            SafeTensors.Save(Path.Combine(output, $"rank{group.Rank}.safetensors"), new Dictionary<string, TorchSharp.torch.Tensor> { ["samples"] = samples });
             break;
         }
         case "autoencoder":   // stage 1 on 16 Fashion-MNIST test images

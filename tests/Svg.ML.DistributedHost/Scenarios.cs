@@ -20,13 +20,20 @@ public static class Scenarios
     /// <paramref name="nanRow"/>, that row is NaN (and the normaliser fixed, so that only its batch diverges).</summary>
     public static DiffusionDataset Features(int n, int nanRow = -1)
     {
+        var (features, labels) = FeatureData(n, nanRow);
+        return DiffusionDataset.FromFeatures(features, labels, 4);
+    }
+
+    /// <summary>The tensor [n, 8, 4, 4] and labels (class i mod 4) of <see cref="Features"/>.</summary>
+    public static (Tensor Features, long[] Labels) FeatureData(int n, int nanRow = -1)
+    {
         using var scope = NewDisposeScope();
         var g = new Generator(1);
         var means = randn(new long[] { 4, 8, 4, 4 }, generator: g) * 2 + 0.5;
         var labels = Enumerable.Range(0, n).Select(i => (long)(i % 4)).ToArray();
         var features = means.index_select(0, tensor(labels)) + 0.05 * randn(new long[] { n, 8, 4, 4 }, generator: g);
         if (nanRow >= 0) features[nanRow].fill_(float.NaN);
-        return DiffusionDataset.FromFeatures(features.DetachFromDisposeScope(), labels, 4);
+        return (features.DetachFromDisposeScope(), labels);
     }
 
     /// <summary>Random latents [n, channels, 4, 4] with 10 classes (for timing only).</summary>

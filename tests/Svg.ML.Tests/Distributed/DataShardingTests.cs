@@ -68,10 +68,12 @@ public sealed class DataShardingTests
     }
 
     [Fact]
-    public void OneProcessTraining_LoadsNoMpi()
+    public void OneProcessTraining_LoadsNoMpi()   // the core trainer and the ML.NET estimator
     {
         using var result = DiffusionTraining.Train(Scenarios.Features(16), Scenarios.Diffusion(2, 4, null, null));
         Assert.Equal(2, result.LossHistory.Count);
+        using (var dir = new TempDirectory())   // the ML.NET estimator, whose process group is detected from the launch
+            MLNetScenario.Fit(2, 4, dir.Path).Dispose();
         Assert.Same(ProcessGroup.Single, ProcessGroup.FromEnvironment());
         Assert.DoesNotContain(AppDomain.CurrentDomain.GetAssemblies(), a => a.GetName().Name == "MPI");
         if (File.Exists("/proc/self/maps"))

@@ -51,19 +51,56 @@ public sealed class DistributedTrainingTests(ITestOutputHelper output)
         // The two runs differ only in float rounding: a 4-row matmul/mean per rank + MPI sum vs one 8-row batch
         // (and 1 vs 2 libtorch threads). Losses are O(1); 1e-5 relative is ~100× the float32 rounding seen (~1e-7).
         double lossError = losses.Zip(reference.LossHistory, (a, b) => Math.Abs(a - b) / Math.Abs(b)).Max();
-        // Weights: the difference relative to how far training moved them (Adam moves every weight by ~lr per step;
-        // rounding can flip the sign of a near-zero gradient's update, so a per-weight bound would be meaningless).
+        double weightError = WeightError(rank0, Scenarios.Weights(reference));
+        output.WriteLine($"2 ranks × batch {PerRankBatch} vs 1 process × batch {2 * PerRankBatch}, {Steps} steps: " +
+                         $"max relative loss difference {lossError:E2}, ‖Δw‖/‖w − w0‖ = {weightError:E2}");
+        Assert.True(lossError < 1e-5, $"losses differ by {lossError:E2} (relative)");
+        Assert.True(weightError < 1e-4, $"weights differ by {weightError:E2} of the distance moved");
+    }
+
+    /// <summary>
+    /// ‖w − w_ref‖ / ‖w_ref − w0‖ over the DiT weights ("model." names; w0: the seed-42 initialisation): the difference
+    /// relative to how far training moved them (Adam moves every weight by ~lr per step; rounding can flip the sign of a
+    /// near-zero gradient's update, so a per-weight bound would be meaningless).
+    /// </summary>
+    static double WeightError(Dictionary<string, Tensor> weights, Dictionary<string, Tensor> reference)
+    {
+        using var scope = NewDisposeScope();
         using var initial = TrainingRandom.WithGlobalSeed(TrainingRandom.Derive(42, TrainingRandom.Init), () => new SvgDiT(Scenarios.TinyDiT));
         var start = initial.state_dict();
-        var final = Scenarios.Weights(reference);
         double diff = 0, moved = 0;
-        foreach (var (name, w) in final.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)))
+        foreach (var (name, w) in reference.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)))
         {
-            diff += (rank0[name] - w).pow(2).sum().item<float>();
+            diff += (weights[name] - w).pow(2).sum().item<float>();
             moved += (w - start[name["model.".Length..]]).pow(2).sum().item<float>();
         }
-        double weightError = Math.Sqrt(diff / moved);
-        output.WriteLine($"2 ranks × batch {PerRankBatch} vs 1 process × batch {2 * PerRankBatch}, {Steps} steps: " +
+        return Math.Sqrt(diff / moved);
+    }
+
+    [SkippableFact]
+    public void MLNetEstimator_TwoRanksWithBatchB_FollowOneProcessWithBatch2B()
+    {
+        MpiLauncher.SkipIfUnavailable();
+        using var dir = new TempDirectory();
+        string checkpoints = dir.File("checkpoints");
+        Launch("mlnet", dir.Path, Steps.ToString(), PerRankBatch.ToString(), checkpoints);
+        // The estimator found the MPI launch by itself (Options.ProcessGroup left null) and logged both ranks.
+        string report = string.Join("\n", MpiLauncher.Report(dir.Path, 0));
+        Assert.Matches(@"MPI rank 1 of 2 \(local rank 1 [^)]*\): device cpu, rows \[4, 8\) of each global batch", report);
+        // Both ranks' generators hold the same weights: the same samples, bitwise.
+        Assert.True(Load(dir.Path, 0)["samples"].allclose(Load(dir.Path, 1)["samples"], 0, 0), "the ranks' generators differ");
+
+        MLNetScenario.Fit(Steps, 2 * PerRankBatch, dir.File("reference")).Dispose();   // one process: no MPI launch detected
+        using var distributed = TrainingCheckpoint.LoadLatest(checkpoints, TrainingStage.Diffusion)!;
+        using var reference = TrainingCheckpoint.LoadLatest(dir.File("reference"), TrainingStage.Diffusion)!;
+        Assert.Equal(2, distributed.State["world_size"]!.GetValue<int>());
+        var losses = distributed.Get(TrainingCheckpoint.LossHistoryKey).data<float>().ToArray();
+        var expected = reference.Get(TrainingCheckpoint.LossHistoryKey).data<float>().ToArray();
+        Assert.Equal(Steps, losses.Length);
+        // Tolerances and their reasons: as in TwoRanks_WithBatchB_FollowOneProcess_WithBatch2B (float rounding only).
+        double lossError = losses.Zip(expected, (a, b) => Math.Abs(a - b) / Math.Abs(b)).Max();
+        double weightError = WeightError(distributed.Tensors, reference.Tensors);
+        output.WriteLine($"ML.NET estimator, 2 ranks × batch {PerRankBatch} vs 1 process × batch {2 * PerRankBatch}, {Steps} steps: " +
                          $"max relative loss difference {lossError:E2}, ‖Δw‖/‖w − w0‖ = {weightError:E2}");
         Assert.True(lossError < 1e-5, $"losses differ by {lossError:E2} (relative)");
         Assert.True(weightError < 1e-4, $"weights differ by {weightError:E2} of the distance moved");
