@@ -46,9 +46,9 @@ public abstract class ProcessGroup : IDisposable
     /// <summary>Every rank's <paramref name="mine"/> (the same length on all ranks), indexed by rank.</summary>
     public abstract byte[][] AllGather(byte[] mine);
 
-    /// <summary>Every rank's <paramref name="mine"/> (UTF-8, cut to <paramref name="maxBytes"/> bytes), indexed by rank:
-    /// e.g. for rank 0 to log what every rank runs on.</summary>
-    public string[] AllGatherText(string mine, int maxBytes = 1024)
+    /// <summary>Every rank's <paramref name="mine"/> (cut to <paramref name="maxBytes"/>/4 characters, so that its UTF-8
+    /// fits), indexed by rank: e.g. for rank 0 to log what every rank runs on.</summary>
+    public string[] AllGatherText(string mine, int maxBytes = 4096)
     {
         var buffer = new byte[maxBytes + sizeof(int)];
         int n = Encoding.UTF8.GetBytes(mine.AsSpan(0, Math.Min(mine.Length, maxBytes / 4)), buffer.AsSpan(sizeof(int)));

@@ -27,7 +27,7 @@ public static class ShardedFeaturization
         var parts = Enumerable.Range(0, group.WorldSize).Select(r =>
         {
             var (start, n) = RankRows(count, chunkSize, r, group.WorldSize);
-            return (Start: start, Count: n, Key: key with { Preprocessing = $"{key.Preprocessing} | part {r} of {group.WorldSize}, rows [{start}, {Math.Min(count, start + n)})" });
+            return (Start: start, Count: n, Key: key with { Preprocessing = $"{key.Preprocessing} | part {r} of {group.WorldSize}, rows [{start}, {start + n})" });
         }).ToArray();
 
         var mine = parts[group.Rank];
@@ -63,14 +63,14 @@ public static class ShardedFeaturization
 
     /// <summary>
     /// The rows rank <paramref name="rank"/> encodes: its contiguous run of the <paramref name="chunkSize"/>-row chunks
-    /// (<see cref="DataSharding.Shard"/> over chunk indices; the last chunk may be short; a rank may get none).
+    /// (<see cref="DataSharding.Shard"/> over chunk indices; the last chunk may be short; a rank may get none: [count, count)).
     /// </summary>
     public static (long Start, long Count) RankRows(long count, int chunkSize, int rank, int worldSize)
     {
         if (chunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(chunkSize));
         var (first, n) = DataSharding.Shard((count + chunkSize - 1) / chunkSize, rank, worldSize);
-        long start = first * chunkSize, end = Math.Min(count, (first + n) * chunkSize);
-        return (start, Math.Max(0, end - start));
+        long start = Math.Min(count, first * chunkSize), end = Math.Min(count, (first + n) * chunkSize);
+        return (start, end - start);
     }
 
     /// <summary>Throws on every rank when any rank failed (its own exception where it failed).</summary>

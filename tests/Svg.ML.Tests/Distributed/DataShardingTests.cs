@@ -30,6 +30,11 @@ public sealed class DataShardingTests
         Assert.Equal([1L, 4, 0], DataSharding.RankBatch(batch, 1, 2));
         Assert.Throws<ArgumentException>(() => DataSharding.RankBatch(batch, 0, 4));
         Assert.Throws<ArgumentOutOfRangeException>(() => DataSharding.Shard(4, 2, 2));
+        // Featurization: whole chunks of 2 rows per rank (7 rows: chunks {0,1} {2,3} | {4,5} {6}); 3 rows in chunks of 16: one chunk.
+        Assert.Equal((0L, 4L), ShardedFeaturization.RankRows(7, 2, 0, 2));
+        Assert.Equal((4L, 3L), ShardedFeaturization.RankRows(7, 2, 1, 2));
+        Assert.Equal((0L, 3L), ShardedFeaturization.RankRows(3, 16, 0, 2));
+        Assert.Equal((3L, 0L), ShardedFeaturization.RankRows(3, 16, 1, 2));
     }
 
     [Fact]
@@ -65,6 +70,14 @@ public sealed class DataShardingTests
         using var b = flow.Loss(x, y, noise: RectifiedFlow.DrawNoise(x.shape, x.dtype, x.device, true, gb));
         Assert.Equal(a.Loss.item<float>(), b.Loss.item<float>());
         Assert.True(a.LabelsUsed.allclose(b.LabelsUsed, 0, 0));
+    }
+
+    [Fact]
+    public void AllGatherText_OfOneProcess_IsItsText_CutToTheByteBudget()
+    {
+        Assert.Equal(["rank 0: device cpu, é ✓"], ProcessGroup.Single.AllGatherText("rank 0: device cpu, é ✓"));
+        Assert.Equal([new string('x', 16)], ProcessGroup.Single.AllGatherText(new string('x', 100), maxBytes: 64));
+        Assert.Equal([""], ProcessGroup.Single.AllGatherText(""));
     }
 
     [Fact]

@@ -51,6 +51,30 @@ public sealed class DistributedQuickstartTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Distributed_WithoutAnMpiLibrary_StopsWithTheInstallCommand()
+    {
+        // A machine without MPICH, simulated by pointing the library at a missing file (in a child process: loading
+        // MPI.NET here would break OneProcessTraining_LoadsNoMpi).
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            Environment = { ["SVGML_MPI_LIBRARY"] = "/no/such/folder/libmpich.so.12" },
+        };
+        using var dir = new TempDirectory();
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "Svg.Quickstart.dll") }.Concat(Tiny(dir.File("out"), dir.File("cache"))))
+            start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        string error = await process.StandardError.ReadToEndAsync();
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1)))
+            await process.WaitForExitAsync(timeout.Token);   // the quickstart must stop at once
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains("Could not load the MPI library '/no/such/folder/libmpich.so.12'", error);
+        Assert.Contains("apt-get install mpich", error);
+        Assert.False(Directory.Exists(dir.File("out")), await stdout);   // it stopped before doing anything
+    }
+
+    [Fact]
     public void WithoutMpich_TheMpiTests_ReportThemselvesSkipped_WithTheInstallCommand()
     {
         using var dir = new TempDirectory();   // a PATH whose folders hold no mpiexec.mpich
