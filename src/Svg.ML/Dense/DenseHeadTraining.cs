@@ -35,6 +35,9 @@ public static class DenseHeadTraining
         var stage = StageOf(options.Task);
         long batch = Math.Min(options.BatchSize, data.Count);
         long total = options.Steps ?? checked(options.Epochs!.Value * Math.Max(1, data.Count / batch));
+        if (options.ProcessGroup is { WorldSize: > 1 } ranks)
+            throw new NotSupportedException($"Dense heads train in one process (the run has {ranks.WorldSize} ranks): a head on frozen features is " +
+                                            "small; featurize on several ranks (ShardedFeaturization) and train the head on rank 0.");
         var run = new TrainingRun(stage, options, options.TrajectoryJson(config, data, total), data.Count, options.BatchSize);
         var device = run.Device;
 

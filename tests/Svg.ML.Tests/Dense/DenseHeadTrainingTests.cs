@@ -108,6 +108,28 @@ public class DenseHeadTrainingTests
     }
 
     [Fact]
+    public void SeveralRanks_AreRefusedBeforeAnyStep()
+    {
+        var (f, c, _) = Synthetic(8, 1);
+        var e = Assert.Throws<NotSupportedException>(() => DenseHeadTraining.Train(DenseDataset.FromTensors(f, c),
+            Options(DenseTask.Segmentation, DenseHeadKind.Linear, 1) with { ProcessGroup = new TwoRanks() }));
+        Assert.Contains("2 ranks", e.Message);
+    }
+
+    /// <summary>A two-rank group whose collectives must not be reached (the refusal comes first).</summary>
+    sealed class TwoRanks : Svg.ML.Distributed.ProcessGroup
+    {
+        public override int Rank => 0;
+        public override int WorldSize => 2;
+        public override int LocalRank => 0;
+        public override string Description => "two ranks (no transport)";
+        public override void AllReduceSum(Span<double> values) => throw new InvalidOperationException("no collective expected");
+        public override void AllReduceSum(Tensor hostFloat32) => throw new InvalidOperationException("no collective expected");
+        public override void Barrier() => throw new InvalidOperationException("no collective expected");
+        public override byte[][] AllGather(byte[] mine) => throw new InvalidOperationException("no collective expected");
+    }
+
+    [Fact]
     public void Heads_GiveTheDocumentedShapes_AndRejectWrongChannels()
     {
         using var lin = DenseHead.Create(new DenseHeadConfig(DenseTask.Segmentation, DenseHeadKind.Linear, Channels, Classes));

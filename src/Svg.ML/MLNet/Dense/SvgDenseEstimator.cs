@@ -134,8 +134,7 @@ public abstract class SvgDenseEstimator : IEstimator<SvgDenseTransformer>
         using var targets = ReadTargets(view, tcol, height, width);    // the rows the featurizer keeps (it may skip bad images)
         if (Options.FeatureCacheDirectory is { } cacheDir)
         {
-            var group = Options.Training.ProcessGroup ?? Distributed.ProcessGroup.Single;
-            var cached = FeaturizedImages.GetOrCompute(input, Options.Featurizer!, view, fcol, [c, h, w], targets.shape[0], cacheDir, group,
+            var cached = FeaturizedImages.GetOrCompute(input, Options.Featurizer!, view, fcol, [c, h, w], targets.shape[0], cacheDir, Distributed.ProcessGroup.Single,
                                                        message => SvgHost.Info(ml, Component, message));
             SvgHost.Info(ml, Component, $"features of {cached.Count} images from the feature cache {cached.Path}");
             data = DenseDataset.FromCache(cached, targets);
